@@ -1,0 +1,3 @@
+from userops.cli import main
+
+main()

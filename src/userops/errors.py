@@ -1,0 +1,19 @@
+"""Errors that reach a user carry one clear line: what is wrong and where."""
+
+from __future__ import annotations
+
+
+class UseropsError(Exception):
+    """Base of every error userops reports to a user; `str()` is the whole message."""
+
+
+class ConfigError(UseropsError):
+    """A setting or environment is unusable."""
+
+
+class InputError(UseropsError):
+    """Input given by a user (a file, an option, a request) is invalid."""
+
+
+class StoreBusyError(UseropsError):
+    """Another process holds the single-writer warehouse."""

@@ -1,0 +1,64 @@
+"""One settings object for every face of userops, read from USEROPS_* environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Where the data lives and which local day the metrics count in."""
+
+    model_config = SettingsConfigDict(env_prefix="USEROPS_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path("./userops-data"),
+        description="Folder for the embedded stores, quarantine files and exports.",
+    )
+    warehouse_url: str | None = Field(
+        default=None,
+        description="Ibis URL of the warehouse; default duckdb://<data_dir>/warehouse.duckdb.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the application database; default sqlite:///<data_dir>/userops.db.",
+    )
+    timezone: str = Field(
+        default="Asia/Shanghai",
+        description="IANA time zone whose local days bound every metric; naive times are read in it.",
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"USEROPS_TIMEZONE={value!r} is not a known IANA time zone") from exc
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def resolved_warehouse_url(self) -> str:
+        return self.warehouse_url or f"duckdb://{(self.data_dir / 'warehouse.duckdb').resolve()}"
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'userops.db').resolve()}"
+
+    def ensure_data_dir(self) -> Path:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return self.data_dir
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (tests build their own `Settings` instead)."""
+    return Settings()
