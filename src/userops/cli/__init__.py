@@ -1,0 +1,57 @@
+"""The `userops` command line: thin commands over the services, one clear line on error."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+
+import typer
+
+from userops.cli import imports, setup
+from userops.cli.common import console_err, state
+from userops.errors import UseropsError
+
+app = typer.Typer(
+    name="userops",
+    help="userops: user operations platform (用户运营平台). Ingest events and user traits, "
+    "compute metrics and profiles, run the growth system and the console.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
+) -> None:
+    state.debug = debug
+
+
+setup.register(app)
+app.add_typer(imports.app, name="import")
+
+
+def _mount_optional() -> None:
+    """Command groups that live in their own modules, mounted when present."""
+    try:
+        from userops.cli import demo
+    except ImportError:  # pragma: no cover - during development only
+        return
+    demo.register(app) if hasattr(demo, "register") else app.add_typer(demo.app, name="demo")
+
+
+_mount_optional()
+
+
+def main() -> None:
+    try:
+        app()
+    except UseropsError as exc:
+        if state.debug:
+            traceback.print_exc()
+        console_err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        console_err.print("[bold red]interrupted[/]: nothing half-written was kept")
+        sys.exit(130)

@@ -1,0 +1,135 @@
+"""The writes of each record kind, run inside the import's transaction.
+
+Events are append-only and deduplicated on message_id (within the batch and against the
+warehouse). Users and items are upserted on their key: a NULL cell keeps the stored value, JSON
+bags are merged, and a row that would change nothing counts as a duplicate, so importing the same
+file twice changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import duckdb
+
+from userops.warehouse.schema import EVENTS, ITEMS, USERS, Table, quote_ident
+
+
+def _row_count(result: duckdb.DuckDBPyConnection) -> int:
+    row = result.fetchone()
+    return int(row[0]) if row else 0
+
+
+def _finish_events(union: str) -> str:
+    """Give rows without a message_id a deterministic one made from their content."""
+    content = (
+        "concat_ws(chr(31), type, event, user_id, anonymous_id, previous_id, group_id, "
+        "epoch_us(timestamp)::VARCHAR, properties::VARCHAR, context::VARCHAR)"
+    )
+    return (
+        f"SELECT * REPLACE (coalesce(message_id, 'h-' || md5({content})) AS message_id) "
+        f"FROM ({union})"
+    )
+
+
+def _identity(union: str) -> str:
+    return union
+
+
+def _load_events(con: duckdb.DuckDBPyConnection, norm: str, batch: str) -> int:
+    cols = ", ".join(quote_ident(c) for c in EVENTS.column_names)
+    inserted = _row_count(
+        con.execute(
+            f"""
+INSERT INTO events ({cols})
+SELECT message_id, type, event, user_id, anonymous_id, previous_id, group_id, timestamp,
+       now() AS received_at, revenue, currency, item_id, category, properties, context,
+       ? AS batch_id
+FROM {norm} n
+WHERE __reason IS NULL
+  AND NOT EXISTS (SELECT 1 FROM events e WHERE e.message_id = n.message_id)
+QUALIFY row_number() OVER (PARTITION BY message_id ORDER BY __source, __row) = 1
+""",
+            [batch],
+        )
+    )
+    _link_identities(con, norm)
+    return inserted
+
+
+def _link_identities(con: duckdb.DuckDBPyConnection, norm: str) -> None:
+    """An anonymous id belongs to the first user it was seen with (by event time)."""
+    con.execute(
+        f"""
+INSERT INTO identities (anonymous_id, user_id, linked_at, source)
+SELECT anonymous_id, arg_min(user_id, linked_at), min(linked_at), arg_min(source, linked_at)
+FROM (
+  SELECT anonymous_id, user_id, timestamp AS linked_at,
+         CASE WHEN type = 'identify' THEN 'identify' ELSE 'track' END AS source
+  FROM {norm} WHERE __reason IS NULL AND user_id IS NOT NULL AND anonymous_id IS NOT NULL
+    AND type <> 'alias' AND anonymous_id <> user_id
+  UNION ALL
+  SELECT previous_id, user_id, timestamp, 'alias'
+  FROM {norm} WHERE __reason IS NULL AND type = 'alias' AND previous_id <> user_id
+)
+GROUP BY anonymous_id
+ON CONFLICT (anonymous_id) DO UPDATE
+  SET user_id = excluded.user_id, linked_at = excluded.linked_at, source = excluded.source
+  WHERE excluded.linked_at < identities.linked_at
+"""
+    )
+
+
+def _upsert_keyed(con: duckdb.DuckDBPyConnection, norm: str, table: Table, bag: str) -> int:
+    """Upsert the last row per key; count only rows that change something."""
+    key = table.key[0]
+    fields = [c for c in table.column_names if c not in (key, "updated_at")]
+    merged = {
+        c: (
+            f"CASE WHEN o.{quote_ident(key)} IS NULL THEN n.{c} "
+            f"ELSE json_merge_patch(coalesce(o.{c}, '{{}}'), coalesce(n.{c}, '{{}}')) END"
+            if c == bag
+            else f"coalesce(n.{quote_ident(c)}, o.{quote_ident(c)})"
+        )
+        for c in fields
+    }
+    select = ", ".join(f"{expr} AS {quote_ident(c)}" for c, expr in merged.items())
+    changed = " OR ".join(
+        f"({merged[c]}) IS DISTINCT FROM o.{quote_ident(c)}"
+        if c != bag
+        else f"CAST(({merged[c]}) AS VARCHAR) IS DISTINCT FROM CAST(o.{c} AS VARCHAR)"
+        for c in fields
+    )
+    cols = ", ".join(quote_ident(c) for c in (key, *fields, "updated_at"))
+    updates = ", ".join(f"{quote_ident(c)} = excluded.{quote_ident(c)}" for c in (*fields, "updated_at"))
+    return _row_count(
+        con.execute(
+            f"""
+INSERT INTO {quote_ident(table.name)} ({cols})
+SELECT n.{quote_ident(key)}, {select}, now()
+FROM (SELECT * FROM {norm} WHERE __reason IS NULL
+      QUALIFY row_number() OVER (PARTITION BY {quote_ident(key)}
+                                 ORDER BY __source DESC, __row DESC) = 1) n
+LEFT JOIN {quote_ident(table.name)} o ON o.{quote_ident(key)} = n.{quote_ident(key)}
+WHERE o.{quote_ident(key)} IS NULL OR {changed}
+ON CONFLICT ({quote_ident(key)}) DO UPDATE SET {updates}
+"""
+        )
+    )
+
+
+def _load_users(con: duckdb.DuckDBPyConnection, norm: str, batch: str) -> int:
+    return _upsert_keyed(con, norm, USERS, "traits")
+
+
+def _load_items(con: duckdb.DuckDBPyConnection, norm: str, batch: str) -> int:
+    return _upsert_keyed(con, norm, ITEMS, "properties")
+
+
+Loader = Callable[[duckdb.DuckDBPyConnection, str, str], int]
+LOADERS: dict[str, Loader] = {"events": _load_events, "users": _load_users, "items": _load_items}
+FINISHERS: dict[str, Callable[[str], str]] = {
+    "events": _finish_events,
+    "users": _identity,
+    "items": _identity,
+}

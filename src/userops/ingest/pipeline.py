@@ -1,0 +1,217 @@
+"""Run an import: stage every file, normalise and check every row, then load in one transaction.
+
+All or nothing: the writes to the warehouse happen inside a single DuckDB transaction, so a
+process killed at any point leaves the warehouse exactly as it was. The quarantine file is
+written beside, under a temporary name, and only given its real name after the commit.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import orjson
+
+from userops.domain.contract import RECORD_FIELDS, RecordKind
+from userops.domain.imports import ImportSummary
+from userops.errors import InputError
+from userops.ingest import loaders
+from userops.ingest.rules import normalising_sql
+from userops.ingest.sources import StagedSource, stage_source
+from userops.warehouse.connection import Warehouse
+from userops.warehouse.schema import quote_ident
+
+Progress = Callable[[str], None]
+NORMALISED = "__norm"
+
+
+def new_batch_id(prefix: str = "imp") -> str:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    return f"{prefix}-{stamp}-{secrets.token_hex(4)}"
+
+
+def import_files(
+    wh: Warehouse,
+    kind: RecordKind,
+    paths: Sequence[Path],
+    *,
+    quarantine_dir: Path,
+    mapping: dict[str, str] | None = None,
+    strict: bool = False,
+    batch_id: str | None = None,
+    progress: Progress | None = None,
+) -> ImportSummary:
+    if not paths:
+        raise InputError("no files given")
+    step = progress or (lambda _label: None)
+    batch = batch_id or new_batch_id()
+    con = wh.duckdb
+    try:
+        sources = []
+        for index, path in enumerate(paths):
+            step(f"reading {path.name}")
+            sources.append(stage_source(con, path, index))
+        step("checking rows")
+        _normalise(con, kind, sources, mapping or {})
+        structural = _structural_rejects(con, sources)
+        if strict:
+            _fail_on_first_bad_row(con, sources, structural)
+        rejected = _count(con, f"SELECT count(*) FROM {NORMALISED} WHERE __reason IS NOT NULL")
+        rejected += len(structural)
+        valid = _count(con, f"SELECT count(*) FROM {NORMALISED} WHERE __reason IS NULL")
+        pending = _write_quarantine(con, kind, sources, structural, quarantine_dir, batch)
+        step("loading")
+        con.begin()
+        try:
+            written = loaders.LOADERS[kind](con, NORMALISED, batch)
+            con.commit()
+        except BaseException:
+            con.rollback()
+            raise
+        quarantine = _publish(pending)
+        return ImportSummary(
+            kind=kind,
+            accepted=written,
+            rejected=rejected,
+            duplicates=valid - written,
+            quarantine=quarantine,
+            sources=tuple(str(p) for p in paths),
+            batch_id=batch,
+        )
+    except duckdb.Error as exc:
+        raise InputError(f"import failed: {str(exc).splitlines()[0]}") from exc
+    finally:
+        _drop_staging(con, len(paths))
+
+
+def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+    row = con.execute(sql).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _normalise(con: duckdb.DuckDBPyConnection, kind: RecordKind, sources: list[StagedSource],
+               mapping: dict[str, str]) -> None:
+    selects = [normalising_sql(kind, s, i, mapping) for i, s in enumerate(sources)]
+    union = " UNION ALL BY NAME ".join(f"({s})" for s in selects)
+    body = loaders.FINISHERS[kind](union)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {NORMALISED} AS {body}")
+
+
+def _structural_rejects(con: duckdb.DuckDBPyConnection,
+                        sources: list[StagedSource]) -> list[tuple[int, int, str]]:
+    """CSV lines DuckDB could not split into the header's columns: (source, line, reason)."""
+    found: list[tuple[int, int, str]] = []
+    for index, source in enumerate(sources):
+        if source.fmt != "csv":
+            continue
+        rows = con.execute(
+            f"SELECT line, error_message FROM {quote_ident(source.relation + '_badlines')} "
+            "ORDER BY line"
+        ).fetchall()
+        for line, message in rows:
+            found.append((index, int(line), f"malformed CSV line: {str(message).splitlines()[0]}"))
+    return found
+
+
+def _fail_on_first_bad_row(con: duckdb.DuckDBPyConnection, sources: list[StagedSource],
+                           structural: list[tuple[int, int, str]]) -> None:
+    row = con.execute(
+        f"SELECT __source, __row, __reason FROM {NORMALISED} WHERE __reason IS NOT NULL "
+        "ORDER BY __source, __row LIMIT 1"
+    ).fetchone()
+    candidates = [*structural, *([(int(row[0]), int(row[1]), str(row[2]))] if row else [])]
+    if candidates:
+        source, line, reason = min(candidates)
+        raise InputError(
+            f"{sources[source].path}: row {line}: {reason}; nothing was imported (--strict)"
+        )
+
+
+def _write_quarantine(
+    con: duckdb.DuckDBPyConnection,
+    kind: RecordKind,
+    sources: list[StagedSource],
+    structural: list[tuple[int, int, str]],
+    quarantine_dir: Path,
+    batch: str,
+) -> tuple[Path, Path] | None:
+    """Write bad rows to `<kind>-<batch>.jsonl.part`; returns (part, final) or None."""
+    bad = con.execute(
+        f"SELECT __source, __row, __reason FROM {NORMALISED} WHERE __reason IS NOT NULL "
+        "ORDER BY __source, __row"
+    )
+    first = bad.fetchmany(10_000)
+    if not first and not structural:
+        return None
+    quarantine_dir.mkdir(parents=True, exist_ok=True)
+    final = quarantine_dir / f"{kind}-{batch}.jsonl"
+    part = final.with_name(final.name + ".part")
+    with part.open("wb") as out:
+        for source, line, reason in structural:
+            out.write(_quarantine_line(sources[source].path, line, reason, None))
+        chunk = first
+        while chunk:
+            records = _raw_records(con, sources, chunk)
+            for source, row, reason in chunk:
+                raw = records.get((int(source), int(row)))
+                out.write(_quarantine_line(sources[int(source)].path, int(row), str(reason), raw))
+            chunk = bad.fetchmany(10_000)
+        out.flush()
+        os.fsync(out.fileno())
+    return part, final
+
+
+def _raw_records(con: duckdb.DuckDBPyConnection, sources: list[StagedSource],
+                 chunk: list[tuple[Any, ...]]) -> dict[tuple[int, int], Any]:
+    """The bad rows as the file had them, so a user can fix and re-import them."""
+    found: dict[tuple[int, int], Any] = {}
+    by_source: dict[int, list[int]] = {}
+    for source, row, _ in chunk:
+        by_source.setdefault(int(source), []).append(int(row))
+    for index, rows in by_source.items():
+        rel = quote_ident(sources[index].relation)
+        result = con.execute(
+            f"SELECT __row, to_json(s) FROM {rel} s WHERE __row IN (SELECT unnest(?))",
+            [rows],
+        ).fetchall()
+        for row, record in result:
+            data = orjson.loads(record)
+            data.pop("__row", None)
+            data.pop("__bad_line", None)
+            found[(index, int(row))] = data
+    return found
+
+
+def _quarantine_line(path: str, row: int, reason: str, record: Any) -> bytes:
+    return orjson.dumps({"source": path, "row": row, "reason": reason, "record": record}) + b"\n"
+
+
+def _publish(pending: tuple[Path, Path] | None) -> str | None:
+    if pending is None:
+        return None
+    part, final = pending
+    part.replace(final)
+    return str(final)
+
+
+def _drop_staging(con: duckdb.DuckDBPyConnection, count: int) -> None:
+    names = [NORMALISED]
+    for index in range(count):
+        base = f"__src_{index}"
+        names += [base, f"{base}_file"]
+        names += [base + s for s in ("_scan", "_lines", "_badlines", "_rejects", "_rejects_scans")]
+    for name in names:
+        for kind in ("VIEW", "TABLE"):
+            try:
+                con.execute(f"DROP {kind} IF EXISTS {quote_ident(name)}")
+            except duckdb.Error:
+                continue  # the name is of the other kind, or the connection is closing
+
+
+def known_fields(kind: RecordKind) -> set[str]:
+    return set(RECORD_FIELDS[kind])

@@ -1,0 +1,1 @@
+"""Services that span several stores (setup, demo loading); the faces call these."""

@@ -1,0 +1,183 @@
+"""The warehouse tables, defined once and rendered for each engine.
+
+Ibis has no notion of keys or table engines, so the definitions live here as plain values:
+`ibis_schema()` serves the expressions, `duckdb_ddl()` and `clickhouse_ddl()` create the tables.
+docs/data-model.md documents every column.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+import ibis
+import ibis.expr.datatypes as dt
+
+SCHEMA_VERSION: Final = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    name: str
+    kind: str  # one of the keys of _DUCKDB_TYPES
+    nullable: bool = True
+    doc: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    name: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...] = ()
+    order_by: tuple[str, ...] = ()
+    doc: str = ""
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+
+_DUCKDB_TYPES: Final[dict[str, str]] = {
+    "string": "VARCHAR",
+    "timestamp": "TIMESTAMPTZ",
+    "date": "DATE",
+    "money": "DECIMAL(18,2)",
+    "json": "JSON",
+    "int": "BIGINT",
+}
+_CLICKHOUSE_TYPES: Final[dict[str, str]] = {
+    "string": "String",
+    "timestamp": "DateTime64(6, 'UTC')",
+    "date": "Date32",
+    "money": "Decimal(18,2)",
+    "json": "String",
+    "int": "Int64",
+}
+_IBIS_TYPES: Final[dict[str, dt.DataType]] = {
+    "string": dt.String(),
+    "timestamp": dt.Timestamp(timezone="UTC", scale=6),
+    "date": dt.Date(),
+    "money": dt.Decimal(18, 2),
+    "json": dt.JSON(),
+    "int": dt.Int64(),
+}
+
+EVENTS = Table(
+    name="events",
+    doc="Every event ever accepted, one row per message_id, append-only.",
+    columns=(
+        Column("message_id", "string", False, "Unique id of the message; dedup key."),
+        Column("type", "string", False, "track, identify, page, screen, alias or group."),
+        Column("event", "string", doc="Event name (track) or page/screen name."),
+        Column("user_id", "string", doc="Known user id, if the sender knew it."),
+        Column("anonymous_id", "string", doc="Device/cookie id before (and after) login."),
+        Column("previous_id", "string", doc="alias: the id merged into user_id."),
+        Column("group_id", "string", doc="group: the account the user belongs to."),
+        Column("timestamp", "timestamp", False, "When it happened, UTC."),
+        Column("received_at", "timestamp", False, "When userops accepted it, UTC."),
+        Column("revenue", "money", doc="properties.revenue, in currency units (2 decimals)."),
+        Column("currency", "string", doc="properties.currency (ISO 4217)."),
+        Column("item_id", "string", doc="properties.item_id."),
+        Column("category", "string", doc="properties.category."),
+        Column("properties", "json", doc="All event properties (JSON object)."),
+        Column("context", "json", doc="Segment context: app, os, device, ip... (JSON object)."),
+        Column("batch_id", "string", False, "The import run or HTTP batch that brought it."),
+    ),
+    order_by=("timestamp",),
+)
+
+USERS = Table(
+    name="users",
+    doc="Current traits per user; an import or identify updates them in place.",
+    columns=(
+        Column("user_id", "string", False, "The user's id in the product."),
+        Column("created_at", "timestamp", doc="Signup time, UTC."),
+        Column("channel", "string", doc="Acquisition channel (渠道)."),
+        Column("gender", "string"),
+        Column("birthday", "date"),
+        Column("province", "string"),
+        Column("city", "string"),
+        Column("occupation", "string"),
+        Column("phone", "string"),
+        Column("email", "string"),
+        Column("traits", "json", doc="Custom traits (JSON object), merged on update."),
+        Column("updated_at", "timestamp", False, "Last change by an import or identify, UTC."),
+    ),
+    key=("user_id",),
+)
+
+IDENTITIES = Table(
+    name="identities",
+    doc="Which user an anonymous id belongs to; the first link wins.",
+    columns=(
+        Column("anonymous_id", "string", False),
+        Column("user_id", "string", False),
+        Column("linked_at", "timestamp", False, "Time of the event that linked them, UTC."),
+        Column("source", "string", False, "identify, alias or track (an event with both ids)."),
+    ),
+    key=("anonymous_id",),
+)
+
+ITEMS = Table(
+    name="items",
+    doc="The optional catalogue of items that events refer to by item_id.",
+    columns=(
+        Column("item_id", "string", False),
+        Column("name", "string"),
+        Column("category", "string"),
+        Column("price", "money"),
+        Column("properties", "json"),
+        Column("updated_at", "timestamp", False),
+    ),
+    key=("item_id",),
+)
+
+META = Table(
+    name="userops_meta",
+    doc="Schema version of the warehouse.",
+    columns=(Column("key", "string", False), Column("value", "string", False)),
+    key=("key",),
+)
+
+TABLES: Final[dict[str, Table]] = {t.name: t for t in (EVENTS, USERS, IDENTITIES, ITEMS, META)}
+
+
+def quote_ident(name: str) -> str:
+    """Quote an identifier for DuckDB/ClickHouse/PostgreSQL-style SQL (never a value)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def ibis_schema(table: Table) -> ibis.Schema:
+    return ibis.schema(
+        {c.name: _IBIS_TYPES[c.kind].copy(nullable=c.nullable) for c in table.columns}
+    )
+
+
+def duckdb_ddl(table: Table) -> str:
+    cols = [
+        f"{quote_ident(c.name)} {_DUCKDB_TYPES[c.kind]}{'' if c.nullable else ' NOT NULL'}"
+        for c in table.columns
+    ]
+    if table.key:
+        cols.append(f"PRIMARY KEY ({', '.join(quote_ident(k) for k in table.key)})")
+    return f"CREATE TABLE IF NOT EXISTS {quote_ident(table.name)} ({', '.join(cols)})"
+
+
+def clickhouse_ddl(table: Table) -> str:
+    """MergeTree for events, ReplacingMergeTree (latest updated_at wins) for keyed tables."""
+    cols = []
+    for c in table.columns:
+        ch = _CLICKHOUSE_TYPES[c.kind]
+        cols.append(f"{quote_ident(c.name)} {f'Nullable({ch})' if c.nullable else ch}")
+    if table.key:
+        version = "updated_at" if "updated_at" in table.column_names else ""
+        engine = f"ReplacingMergeTree({quote_ident(version) if version else ''})"
+        order = table.key
+    else:
+        engine = "MergeTree"
+        order = table.order_by + ("message_id",) if table.order_by else ("tuple()",)
+    order_sql = ", ".join(o if o == "tuple()" else quote_ident(o) for o in order)
+    return (
+        f"CREATE TABLE IF NOT EXISTS {quote_ident(table.name)} ({', '.join(cols)}) "
+        f"ENGINE = {engine} ORDER BY ({order_sql})"
+    )
