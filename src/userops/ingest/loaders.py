@@ -86,8 +86,8 @@ def _upsert_keyed(con: duckdb.DuckDBPyConnection, norm: str, table: Table, bag: 
     fields = [c for c in table.column_names if c not in (key, "updated_at")]
     merged = {
         c: (
-            f"CASE WHEN o.{quote_ident(key)} IS NULL THEN n.{c} "
-            f"ELSE json_merge_patch(coalesce(o.{c}, '{{}}'), coalesce(n.{c}, '{{}}')) END"
+            f"CASE WHEN o.{c} IS NULL OR n.{c} IS NULL THEN coalesce(n.{c}, o.{c}) "
+            f"ELSE json_merge_patch(o.{c}, n.{c}) END"
             if c == bag
             else f"coalesce(n.{quote_ident(c)}, o.{quote_ident(c)})"
         )

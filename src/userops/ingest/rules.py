@@ -226,7 +226,8 @@ def normalising_sql(
     extras_sql = _extras_object(extras)
     merged = bag if extras_sql == "NULL" else (
         f"CASE WHEN {bag} IS NULL OR json_type({bag}) = 'OBJECT' "
-        f"THEN json_merge_patch({extras_sql}, coalesce({bag}, '{{}}')) ELSE {bag} END"
+        f"THEN NULLIF(json_merge_patch({extras_sql}, coalesce({bag}, '{{}}')), '{{}}') "
+        f"ELSE {bag} END"
     )
     rules = [("__bad_line", _lit("line is not a JSON object")), *_kind_rules(kind), *sel.rules]
     if kind == "events":
@@ -262,7 +263,7 @@ def _kind_rules(kind: RecordKind) -> list[tuple[str, str]]:
     return [
         ("user_id IS NULL AND anonymous_id IS NULL",
          _lit("missing id: user_id or anonymous_id is required")),
-        (f"type NOT IN ({types})",
+        (f"NOT list_contains([{types}], type)",
          f"{_lit('type ')} || {_shown('type')} || "
          f"{_lit(' is not one of ' + ', '.join(EVENT_TYPES))}"),
         ("type = 'track' AND event IS NULL", _lit("missing event: a track needs an event name")),
@@ -279,18 +280,19 @@ def _events_projection(inner: str) -> str:
     """Default the type, lift well-known properties into columns, measure the size."""
     lifted = "json_extract(properties, ['$.revenue', '$.currency', '$.item_id', '$.category'])"
     return f"""
-SELECT * REPLACE (coalesce(lower(type), 'track') AS type),
-  CASE WHEN json_type(__lifted[1]) IN ('BIGINT', 'UBIGINT', 'DOUBLE', 'HUGEINT', 'VARCHAR')
-       THEN TRY_CAST(json_extract_string(__lifted[1], '$') AS DECIMAL(18,2)) END AS revenue,
-  (__lifted[1] IS NOT NULL AND json_type(__lifted[1]) <> 'NULL' AND revenue IS NULL)
+SELECT * EXCLUDE (__lifted, __l2, __l3, __l4) REPLACE (coalesce(lower(type), 'track') AS type),
+  CASE WHEN json_type(__revenue_json) IN ('BIGINT', 'UBIGINT', 'DOUBLE', 'HUGEINT', 'VARCHAR')
+       THEN TRY_CAST(json_extract_string(__revenue_json, '$') AS DECIMAL(18,2)) END AS revenue,
+  (__revenue_json IS NOT NULL AND json_type(__revenue_json) <> 'NULL' AND revenue IS NULL)
     AS __revenue_bad,
-  __lifted[1] AS __revenue_json,
-  json_extract_string(__lifted[2], '$') AS currency,
-  json_extract_string(__lifted[3], '$') AS item_id,
-  json_extract_string(__lifted[4], '$') AS category,
-  coalesce(length(properties::VARCHAR), 0) + coalesce(length(context::VARCHAR), 0)
+  json_extract_string(__l2, '$') AS currency,
+  json_extract_string(__l3, '$') AS item_id,
+  json_extract_string(__l4, '$') AS category,
+  coalesce(length(properties), 0) + coalesce(length(context), 0)
     + coalesce(length(event), 0) + coalesce(length(user_id), 0)
     + coalesce(length(anonymous_id), 0) + 200 AS __size
-FROM (SELECT *, CASE WHEN json_type(properties) = 'OBJECT' THEN {lifted} END AS __lifted
-      FROM ({inner}))
+FROM (SELECT *, __lifted[1] AS __revenue_json, __lifted[2] AS __l2, __lifted[3] AS __l3,
+             __lifted[4] AS __l4
+      FROM (SELECT *, CASE WHEN json_type(properties) = 'OBJECT' THEN {lifted} END AS __lifted
+            FROM ({inner})))
 """

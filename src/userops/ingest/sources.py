@@ -88,7 +88,7 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> None:
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {quote_ident(scan)} AS "  # noqa: S608
         f"SELECT row_number() OVER () AS __n, * FROM read_csv(?, all_varchar = true, "
-        f"header = true, null_padding = true, store_rejects = true, "
+        f"header = true, store_rejects = true, "
         f"rejects_table = '{rejects}', rejects_scan = '{rejects}_scans')",
         [str(path)],
     )
@@ -96,7 +96,7 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> None:
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {quote_ident(name + '_badlines')} AS "  # noqa: S608
         f"SELECT line, line - 1 - row_number() OVER (ORDER BY line) AS goods_before, "
-        f"any_value(error_message) AS error_message FROM {quote_ident(rejects)} "
+        f"max(error_message) AS error_message FROM {quote_ident(rejects)} "
         f"GROUP BY line"
     )
     con.execute(

@@ -1,0 +1,76 @@
+"""User traits and items: upsert on the key, NULL keeps, bags merge, re-import changes nothing."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from userops.errors import InputError
+from userops.ingest.pipeline import import_files
+from userops.warehouse.connection import Warehouse
+
+from .conftest import write
+
+
+def run(wh: Warehouse, tmp_path: Path, kind: str, path: Path, **kw: object):
+    return import_files(wh, kind, [path], quarantine_dir=tmp_path / "q", **kw)  # type: ignore[arg-type]
+
+
+def test_users_upsert_merge_and_reimport(warehouse: Warehouse, tmp_path: Path) -> None:
+    first = write(
+        tmp_path / "u1.csv",
+        "user_id,created_at,channel,gender,birthday,city,vip_note\n"
+        "u1,2026-01-05 09:00:00,paid_search,female,1995-04-01,杭州,gold\n"
+        "u2,2026-01-06T10:00:00+08:00,referral,,,上海,\n",
+    )
+    s1 = run(warehouse, tmp_path, "users", first)
+    assert s1.as_json() == {"accepted": 2, "rejected": 0, "duplicates": 0, "quarantine": None}
+    again = run(warehouse, tmp_path, "users", first)
+    assert (again.accepted, again.duplicates) == (0, 2)
+    update = write(
+        tmp_path / "u2.csv",
+        "user_id,city,occupation,vip_note,pets\nu1,,teacher,,cat\nu1,北京,,,\n",
+    )
+    s2 = run(warehouse, tmp_path, "users", update)
+    assert (s2.accepted, s2.duplicates) == (1, 1)  # last row per user wins within a file
+    [(channel, gender, birthday, city, occupation, traits)] = warehouse.sql(
+        "SELECT channel, gender, birthday, city, occupation, traits FROM users "
+        "WHERE user_id = 'u1'"
+    )
+    assert (channel, gender, birthday, city) == ("paid_search", "female", date(1995, 4, 1), "北京")
+    assert occupation is None  # the winning (last) row had no occupation: the stored NULL stays
+    assert json.loads(traits) == {"vip_note": "gold"}
+
+
+def test_user_bad_rows(warehouse: Warehouse, tmp_path: Path) -> None:
+    f = write(
+        tmp_path / "u.csv",
+        "user_id,created_at,birthday\n,2026-01-01,\nu1,someday,\nu2,,1990-02-30\nu3,,\n",
+    )
+    summary = run(warehouse, tmp_path, "users", f)
+    assert (summary.accepted, summary.rejected) == (1, 3)
+    assert summary.quarantine
+    reasons = [json.loads(x)["reason"] for x in Path(summary.quarantine).read_text().splitlines()]
+    assert reasons == [
+        "missing id: user_id is required",
+        'created_at "someday" is not an ISO-8601 time',
+        'birthday "1990-02-30" is not a date (YYYY-MM-DD)',
+    ]
+    with pytest.raises(InputError, match=r"no column 'user_id'"):
+        run(warehouse, tmp_path, "users", write(tmp_path / "x.csv", "id,city\n1,x\n"))
+
+
+def test_items_catalogue(warehouse: Warehouse, tmp_path: Path) -> None:
+    f = write(
+        tmp_path / "i.csv",
+        "item_id,name,category,price,brand\nsku1,跑鞋,shoes,299.00,ACME\nsku2,袜子,socks,abc,\n",
+    )
+    summary = run(warehouse, tmp_path, "items", f)
+    assert (summary.accepted, summary.rejected) == (1, 1)
+    assert warehouse.sql("SELECT item_id, price, properties->>'brand' FROM items") == [
+        ("sku1", Decimal("299.00"), "ACME")
+    ]
