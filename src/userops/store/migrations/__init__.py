@@ -1,0 +1,1 @@
+"""Alembic migration environment of the application database, shipped inside the package."""
