@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -27,6 +29,13 @@ class Settings(BaseSettings):
         default=None,
         description="SQLAlchemy URL of the application database; default sqlite:///<data_dir>/userops.db.",
     )
+    secret_key: str | None = Field(
+        default=None,
+        description="Key that signs console sessions; default a random key kept in "
+        "<data_dir>/secret_key (mode 0600).",
+    )
+    host: str = Field(default="127.0.0.1", description="Address `userops serve` listens on.")
+    port: int = Field(default=8000, description="Port `userops serve` listens on.")
     timezone: str = Field(
         default="Asia/Shanghai",
         description="IANA time zone whose local days bound every metric; naive times are read in it.",
@@ -56,6 +65,17 @@ class Settings(BaseSettings):
     def ensure_data_dir(self) -> Path:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         return self.data_dir
+
+    def resolved_secret_key(self) -> str:
+        """The configured key, else one generated once and kept in the data folder."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.ensure_data_dir() / "secret_key"
+        if not path.exists():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_urlsafe(48))
+        return path.read_text().strip()
 
 
 @lru_cache(maxsize=1)

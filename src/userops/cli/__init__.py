@@ -7,7 +7,7 @@ import traceback
 
 import typer
 
-from userops.cli import imports, setup
+from userops.cli import imports, server, setup
 from userops.cli.common import console_err, state
 from userops.errors import UseropsError
 
@@ -29,6 +29,7 @@ def _root(
 
 
 setup.register(app)
+server.register(app)
 app.add_typer(imports.app, name="import")
 
 
