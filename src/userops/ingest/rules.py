@@ -96,7 +96,12 @@ def _text(sel: _Select, name: str, column: str | None, source: StagedSource, *, 
         return
     ref = quote_ident(column)
     col_type = source.columns[column]
-    value = f"NULLIF(trim({ref}), '')" if col_type == "VARCHAR" else f"CAST({ref} AS VARCHAR)"
+    if col_type != "VARCHAR":
+        value = f"CAST({ref} AS VARCHAR)"
+    elif source.fmt == "parquet":
+        value = f"NULLIF({ref}, '')"  # typed files carry exact values: no trimming
+    else:
+        value = f"NULLIF(trim({ref}), '')"
     sel.columns[name] = value
     if is_id:
         sel.rules.append(
@@ -180,7 +185,8 @@ def _json(sel: _Select, name: str, column: str | None, source: StagedSource) -> 
             f"{source.path}: column {column!r} ({name}) has type {col_type}; "
             "expected a JSON object (text or struct)"
         )
-    sel.columns[f"__{name}_raw"] = f"NULLIF(trim(CAST({ref} AS VARCHAR)), '')"
+    # Large JSON texts are not trimmed (costly); the JSON parser skips white space itself.
+    sel.columns[f"__{name}_raw"] = f"NULLIF(CAST({ref} AS VARCHAR), '')"
     sel.columns[name] = f"TRY_CAST(__{name}_raw AS JSON)"
     sel.rules.append(
         (f"__{name}_raw IS NOT NULL AND coalesce(json_type({name}) <> 'OBJECT', TRUE)",
@@ -271,28 +277,27 @@ def _kind_rules(kind: RecordKind) -> list[tuple[str, str]]:
          _lit("an alias needs previous_id and user_id")),
         ("__timestamp_raw IS NULL AND timestamp IS NULL", _lit("missing timestamp")),
         ("__revenue_bad",
-         f"{_lit('properties.revenue ')} || left(CAST(__revenue_json AS VARCHAR), 60) || "
+         f"{_lit('properties.revenue ')} || {_shown('__revenue_json')} || "
          f"{_lit(' is not a number within ±10^16')}"),
     ]
 
 
 def _events_projection(inner: str) -> str:
     """Default the type, lift well-known properties into columns, measure the size."""
-    lifted = "json_extract(properties, ['$.revenue', '$.currency', '$.item_id', '$.category'])"
+    lifted = (
+        "json_extract_string(properties, ['$.revenue', '$.currency', '$.item_id', '$.category'])"
+    )
     return f"""
-SELECT * EXCLUDE (__lifted, __l2, __l3, __l4) REPLACE (coalesce(lower(type), 'track') AS type),
-  CASE WHEN json_type(__revenue_json) IN ('BIGINT', 'UBIGINT', 'DOUBLE', 'HUGEINT', 'VARCHAR')
-       THEN TRY_CAST(json_extract_string(__revenue_json, '$') AS DECIMAL(18,2)) END AS revenue,
-  (__revenue_json IS NOT NULL AND json_type(__revenue_json) <> 'NULL' AND revenue IS NULL)
-    AS __revenue_bad,
-  json_extract_string(__l2, '$') AS currency,
-  json_extract_string(__l3, '$') AS item_id,
-  json_extract_string(__l4, '$') AS category,
+SELECT * EXCLUDE (__lifted) REPLACE (coalesce(lower(type), 'track') AS type),
+  TRY_CAST(__lifted[1] AS DECIMAL(18,2)) AS revenue,
+  (__lifted[1] IS NOT NULL AND revenue IS NULL) AS __revenue_bad,
+  __lifted[1] AS __revenue_json,
+  __lifted[2] AS currency,
+  __lifted[3] AS item_id,
+  __lifted[4] AS category,
   coalesce(length(properties), 0) + coalesce(length(context), 0)
     + coalesce(length(event), 0) + coalesce(length(user_id), 0)
     + coalesce(length(anonymous_id), 0) + 200 AS __size
-FROM (SELECT *, __lifted[1] AS __revenue_json, __lifted[2] AS __l2, __lifted[3] AS __l3,
-             __lifted[4] AS __l4
-      FROM (SELECT *, CASE WHEN json_type(properties) = 'OBJECT' THEN {lifted} END AS __lifted
-            FROM ({inner})))
+FROM (SELECT *, CASE WHEN json_type(properties) = 'OBJECT' THEN {lifted} END AS __lifted
+      FROM ({inner}))
 """

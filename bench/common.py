@@ -1,0 +1,85 @@
+"""Timing, data preparation and the results table shared by every benchmark."""
+
+from __future__ import annotations
+
+import gc
+import os
+import resource
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import duckdb
+
+BENCH_DIR = Path(os.environ.get("USEROPS_BENCH_DIR", Path(__file__).parent / "data"))
+DEMO_END = date(2026, 10, 31)
+
+
+@dataclass(frozen=True)
+class Result:
+    name: str
+    ours_s: float
+    baseline_s: float
+    baseline: str
+    target: str
+    units: float = 0.0  # work items (events, requests) for a rate column
+    unit: str = "events"
+
+    @property
+    def ratio(self) -> float:
+        """How many times the baseline's speed userops reaches (>1 is faster)."""
+        return self.baseline_s / self.ours_s if self.ours_s else float("inf")
+
+
+def timed(fn: Callable[[], object], repeat: int = 1) -> float:
+    """Best wall time of `repeat` runs (the least disturbed by other load)."""
+    best = float("inf")
+    for _ in range(repeat):
+        gc.collect()
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def demo_events(rows: int) -> Path:
+    """A Parquet file of exactly `rows` demo events (generated once, then cached)."""
+    from userops.demo import generate_files
+
+    BENCH_DIR.mkdir(parents=True, exist_ok=True)
+    target = BENCH_DIR / f"events-{rows}.parquet"
+    if target.exists():
+        return target
+    users = max(1000, rows // 40)
+    while True:
+        out = BENCH_DIR / f"demo-{users}"
+        files = generate_files(out, users=users, days=90, seed=7, end=DEMO_END)
+        if files.events >= rows:
+            break
+        users = int(users * rows / max(files.events, 1) * 1.1) + 1
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TEMP TABLE t AS SELECT * FROM read_parquet(?) LIMIT ?",
+        [str(files.events_path), rows],
+    )
+    con.table("t").write_parquet(str(target))
+    con.close()
+    return target
+
+
+def print_table(results: list[Result]) -> None:
+    header = f"{'benchmark':44} {'userops':>10} {'baseline':>10} {'ratio':>7}  {'target':>8}  baseline is"
+    print(header)
+    print("-" * len(header))
+    for r in results:
+        rate = f"  ({r.units / r.ours_s:,.0f} {r.unit}/s)" if r.units else ""
+        print(
+            f"{r.name:44} {r.ours_s:9.2f}s {r.baseline_s:9.2f}s {r.ratio:6.2f}x  "
+            f"{r.target:>8}  {r.baseline}{rate}"
+        )
