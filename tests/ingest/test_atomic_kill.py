@@ -23,7 +23,7 @@ from userops.warehouse.connection import init_warehouse, open_warehouse
 from .conftest import write
 
 pytestmark = pytest.mark.slow
-ROWS = 1_500_000
+ROWS = 600_000
 
 
 def _big_parquet(path: Path) -> None:
@@ -84,7 +84,7 @@ def test_killed_import_leaves_nothing_half_written(tmp_path: Path) -> None:
     assert full[0] == full[1] == base[0] + ROWS
 
     killed_mid_run = 0
-    for fraction in (0.15, 0.3, 0.45, 0.6, 0.75, 0.9):
+    for fraction in (0.2, 0.4, 0.6, 0.8):
         data_dir = tmp_path / f"kill-{fraction}"
         shutil.copytree(template, data_dir)
         proc = _start_import(data_dir, big)
@@ -95,8 +95,8 @@ def test_killed_import_leaves_nothing_half_written(tmp_path: Path) -> None:
         proc.wait(timeout=60)
         after = _counts(data_dir)
         assert after in (base, full), f"killed at {fraction:.0%}: {after} is neither {base} nor {full}"
-        # The interrupted import can simply be run again.
-        redo = _start_import(data_dir, big)
-        assert redo.wait(timeout=300) == 0
-        assert _counts(data_dir) == full
-    assert killed_mid_run >= 4, "the import finished too fast for the kills to land mid-run"
+    assert killed_mid_run >= 3, "the import finished too fast for the kills to land mid-run"
+    # An interrupted import can simply be run again.
+    redo = _start_import(data_dir, big)
+    assert redo.wait(timeout=300) == 0
+    assert _counts(data_dir) == full
