@@ -46,3 +46,20 @@ def test_errors_are_one_line_without_traceback(tmp_path: Path) -> None:
     assert bad_map.returncode == 1 and "expected FIELD=COLUMN" in bad_map.stderr
     debug = userops(tmp_path / "d", "--debug", "import", "events", str(f), "--strict")
     assert debug.returncode == 1 and "Traceback" in debug.stderr
+
+
+def test_each_import_is_recorded_in_the_application_database(tmp_path: Path) -> None:
+    from userops.settings import Settings
+    from userops.store.db import make_engine, session_scope
+    from userops.store.import_runs import list_import_runs
+
+    good = write(tmp_path / "e.csv", "event,user_id,timestamp\nopen,u1,2026-11-01T10:00:00Z\n")
+    bad = write(tmp_path / "b.csv", "event,user_id\nopen,u1\n")
+    assert userops(tmp_path / "d", "import", "events", str(good)).returncode == 0
+    assert userops(tmp_path / "d", "import", "events", str(bad)).returncode == 1
+    engine = make_engine(Settings(data_dir=tmp_path / "d").resolved_database_url)
+    with session_scope(engine) as session:
+        runs = list_import_runs(session)
+        seen = sorted((r.status, r.accepted, r.error is None) for r in runs)
+    engine.dispose()
+    assert seen == [("failed", 0, False), ("succeeded", 1, True)]
