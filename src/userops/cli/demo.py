@@ -22,7 +22,14 @@ app = typer.Typer(
     "regions, a weekly rhythm, a 双11-like sale, churn) and a few planted truths to find. "
     "See docs/demo-data.md.",
     no_args_is_help=True,
+    add_completion=False,
 )
+
+
+@app.callback()
+def _group() -> None:
+    """Keeps `demo` a command group (generate, and load beside it) even with one command."""
+
 
 # Below this many users a run takes about a second: no progress bar.
 _PROGRESS_FROM_USERS = 50_000
@@ -118,4 +125,44 @@ def generate(
     if as_json:
         print_json(files.as_json())
     else:
-        console.print(_summary(files, time.perf_counter() - started), highlight=False)
+        console.print(
+            _summary(files, time.perf_counter() - started), highlight=False, soft_wrap=True
+        )
+
+
+@app.command("load")
+def load(
+    users: Annotated[int, typer.Option("--users", "-u", help="Registered users to simulate.")] = (
+        20_000
+    ),
+    days: Annotated[int, typer.Option("--days", "-d", help="Length of the window in days.")] = 90,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed; same seed, same data.")] = 42,
+    end: Annotated[
+        str | None,
+        typer.Option("--end", help="Last day, YYYY-MM-DD (default today).", show_default=False),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the three import summaries as JSON.")
+    ] = False,
+) -> None:
+    """Generate the demo data into <data dir>/demo and import it into the configured stores
+    (users, items, then events). Loading it twice stores nothing twice."""
+    from userops.cli.common import stage_progress
+    from userops.services.demo import load_demo
+    from userops.services.setup import initialise
+
+    settings = get_settings()
+    initialise(settings)
+    with stage_progress("loading the demo dataset", enabled=not as_json) as step:
+        loaded = load_demo(
+            settings, users=users, days=days, seed=seed, end=_parse_end(end), progress=step
+        )
+    if as_json:
+        print_json(loaded.as_json())
+        return
+    for name in ("users", "items", "events"):
+        s = getattr(loaded, name)
+        console.print(
+            f"{name}: {s.accepted:,} accepted, {s.rejected:,} rejected, "
+            f"{s.duplicates:,} duplicates"
+        )

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from types import TracebackType
 from typing import Final, Literal, Protocol
 
 import numpy as np
@@ -115,13 +114,15 @@ class _JsonlSink:
 
 
 class TableFile:
-    """One output file: written to `<name>.tmp`, renamed into place by `commit()`."""
+    """One output file: written to `<name>.tmp`, renamed into place by `commit()`, removed by
+    `abort()`."""
 
     def __init__(self, path: Path, fmt: Format, schema: pa.Schema, literal: set[str]) -> None:
         self.path = path
         self._tmp = path.with_name(path.name + ".tmp")
         self._schema = schema
         self.rows = 0
+        self._closed = False
         self._sink: _Sink
         if fmt == "parquet":
             self._sink = pq.ParquetWriter(self._tmp, schema, compression="zstd", store_schema=False)
@@ -135,29 +136,21 @@ class TableFile:
         self._sink.write(table)
         self.rows += table.num_rows
 
+    def close(self) -> None:
+        """Finish writing (the file is complete under its temporary name)."""
+        if not self._closed:
+            self._closed = True
+            self._sink.close()
+
     def commit(self) -> None:
-        self._sink.close()
+        self.close()
         os.replace(self._tmp, self.path)
 
     def abort(self) -> None:
         try:
-            self._sink.close()
+            self.close()
         finally:
             self._tmp.unlink(missing_ok=True)
-
-    def __enter__(self) -> TableFile:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is None:
-            self.commit()
-        else:
-            self.abort()
 
 
 def _times(ts_ms: npt.NDArray[np.int64], fmt: Format, window: Window) -> pa.Array:
@@ -302,7 +295,7 @@ def user_columns(
         "email": _null_where(email, ~has_email),
         "device_os": pa.array(OS_NAMES).take(pa.array(pop.behaviour.os[sl])),
         "register_source_detail": _masked_take(
-            pa.array(sources or [""]),
+            pa.array(sources),
             np.where(source >= 0, first_source[channel] + source, 0),
             source >= 0,
         ),

@@ -17,9 +17,11 @@ from typing import Final
 from zoneinfo import ZoneInfo
 
 import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
 
-from userops.demo.calendar import build_window
-from userops.demo.catalog import build_catalog
+from userops.demo.calendar import Window, build_window
+from userops.demo.catalog import Catalog, build_catalog
 from userops.demo.encode import hex_ids, mix64, prefixed_ids
 from userops.demo.files import (
     FORMATS,
@@ -33,13 +35,22 @@ from userops.demo.files import (
     users_schema,
 )
 from userops.demo.population import (
+    Behaviour,
+    Population,
+    Visitors,
     build_population,
     build_visitors,
     concat_behaviour,
     email_parts,
     phone_numbers,
 )
-from userops.demo.simulation import RawEvents, build_texts, simulate_users, simulate_visitors
+from userops.demo.simulation import (
+    RawEvents,
+    Texts,
+    build_texts,
+    simulate_users,
+    simulate_visitors,
+)
 from userops.errors import InputError
 
 MAX_USERS: Final = 50_000_000  # phone suffixes stay unique below 10**8
@@ -96,6 +107,128 @@ def users_per_chunk(days: int) -> int:
     return max(500, min(50_000, CELLS_PER_CHUNK // days))
 
 
+@dataclass(frozen=True, slots=True)
+class _World:
+    """Everything drawn up front: the calendar, the shop, the people and their ids."""
+
+    seed: int
+    window: Window
+    catalog: Catalog
+    pop: Population
+    visitors: Visitors
+    behaviour: Behaviour
+    texts: Texts
+    device_ids: pa.Array
+    message_prefix: str
+    phone_prefixes: tuple[str, ...]
+    phone_suffix: npt.NDArray[np.int64]
+
+
+def _build_world(users: int, days: int, seed: int, end: date, tz: ZoneInfo) -> _World:
+    window = build_window(end, days, tz)
+    catalog = build_catalog(_rng(seed, _CATALOG))
+    pop = build_population(_rng(seed, _PEOPLE), users, window)
+    visitors, visitor_behaviour = build_visitors(_rng(seed, _VISITORS), users, window)
+    # A short tag of everything that shapes the data keeps message and order ids of
+    # different data sets apart when they are loaded into one warehouse.
+    run = f"{seed}|{end}|{users}|{days}|{tz.key}"
+    tag = hashlib.blake2b(run.encode(), digest_size=3).hexdigest()
+    id_rng = _rng(seed, _IDS)
+    salt = np.uint64(int(id_rng.integers(0, 2**63)))
+    with np.errstate(over="ignore"):
+        people = np.arange(users + visitors.size, dtype=np.uint64) + salt
+    user_ids = prefixed_ids("U", np.arange(1, users + 1, dtype=np.int64), max(7, len(str(users))))
+    phone_prefixes, phone_suffix = phone_numbers(id_rng, users)
+    return _World(
+        seed=seed,
+        window=window,
+        catalog=catalog,
+        pop=pop,
+        visitors=visitors,
+        behaviour=concat_behaviour(pop.behaviour, visitor_behaviour),
+        texts=build_texts(catalog, user_ids, tag),
+        device_ids=hex_ids("dev-", mix64(people)),
+        message_prefix=f"evt-{tag}-",
+        phone_prefixes=phone_prefixes,
+        phone_suffix=phone_suffix,
+    )
+
+
+def _write_users(world: _World, out: TableFile, fmt: Format) -> None:
+    users = world.pop.size
+    for lo in range(0, users, USERS_FILE_CHUNK):
+        hi = min(users, lo + USERS_FILE_CHUNK)
+        out.write(
+            user_columns(
+                world.pop,
+                lo,
+                hi,
+                fmt=fmt,
+                window=world.window,
+                texts=world.texts,
+                phone_prefixes=world.phone_prefixes,
+                phone_suffix=world.phone_suffix,
+                email_parts=email_parts(),
+            )
+        )
+
+
+def _write_events(
+    world: _World, out: TableFile, fmt: Format, progress: Callable[[int, int], None] | None
+) -> None:
+    users, visitors = world.pop.size, world.visitors.size
+    total, done = users + visitors, 0
+
+    def write(raw: RawEvents, people: int) -> None:
+        nonlocal done
+        columns = event_columns(
+            raw,
+            fmt=fmt,
+            window=world.window,
+            texts=world.texts,
+            device_ids=world.device_ids,
+            message_prefix=world.message_prefix,
+            first_message=out.rows + 1,
+        )
+        out.write(columns)
+        done += people
+        if progress is not None:
+            progress(done, total)
+
+    step = users_per_chunk(world.window.days)
+    orders = 1
+    for chunk, lo in enumerate(range(0, users, step)):
+        hi = min(users, lo + step)
+        rng = _rng(world.seed, _USER_CHUNK, chunk)
+        raw, orders = simulate_users(
+            rng,
+            world.pop,
+            world.behaviour,
+            world.window,
+            world.catalog,
+            world.texts,
+            lo,
+            hi,
+            orders,
+        )
+        write(raw, hi - lo)
+    for chunk, lo in enumerate(range(0, visitors, VISITORS_PER_CHUNK)):
+        hi = min(visitors, lo + VISITORS_PER_CHUNK)
+        rng = _rng(world.seed, _VISITOR_CHUNK, chunk)
+        raw = simulate_visitors(
+            rng,
+            world.visitors,
+            world.behaviour,
+            users,
+            world.window,
+            world.catalog,
+            world.texts,
+            lo,
+            hi,
+        )
+        write(raw, hi - lo)
+
+
 def generate_files(
     out_dir: Path,
     *,
@@ -111,107 +244,39 @@ def generate_files(
     users.<fmt>, events.<fmt> and items.<fmt> into `out_dir`.
 
     `progress(done, total)` is called after each chunk, counting simulated people (registered
-    users, then anonymous visitors)."""
+    users, then anonymous visitors). The three files replace earlier ones together, at the
+    end: if anything fails, the folder keeps what it had."""
     _validate(users, days, seed, end, fmt)
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"{out_dir}: exists and is not a folder")
     out_dir.mkdir(parents=True, exist_ok=True)
-
-    window = build_window(end, days, tz)
-    catalog = build_catalog(_rng(seed, _CATALOG))
-    pop = build_population(_rng(seed, _PEOPLE), users, window)
-    visitors, visitor_behaviour = build_visitors(_rng(seed, _VISITORS), users, window)
-    behaviour = concat_behaviour(pop.behaviour, visitor_behaviour)
-    tag = hashlib.blake2b(
-        f"{seed}|{end}|{users}|{days}|{tz.key}".encode(), digest_size=3
-    ).hexdigest()
-    id_rng = _rng(seed, _IDS)
-    salt = np.uint64(int(id_rng.integers(0, 2**63)))
-    people = np.arange(users + visitors.size, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        device_ids = hex_ids("dev-", mix64(people + salt))
-    user_ids = prefixed_ids("U", np.arange(1, users + 1, dtype=np.int64), max(7, len(str(users))))
-    texts = build_texts(catalog, user_ids, tag)
-    phone_prefixes, phone_suffix = phone_numbers(id_rng, users)
-    total = users + visitors.size
-    done = 0
+    world = _build_world(users, days, seed, end, tz)
 
     paths = {kind: out_dir / f"{kind}.{fmt}" for kind in ("users", "events", "items")}
-    with TableFile(paths["items"], fmt, items_schema(fmt), {"price"}) as items_file:
-        items_file.write(item_columns(catalog, fmt))
-    with TableFile(paths["users"], fmt, users_schema(fmt), set()) as users_file:
-        for lo in range(0, users, USERS_FILE_CHUNK):
-            hi = min(users, lo + USERS_FILE_CHUNK)
-            users_file.write(
-                user_columns(
-                    pop,
-                    lo,
-                    hi,
-                    fmt=fmt,
-                    window=window,
-                    texts=texts,
-                    phone_prefixes=phone_prefixes,
-                    phone_suffix=phone_suffix,
-                    email_parts=email_parts(),
-                )
-            )
-    with TableFile(paths["events"], fmt, events_schema(fmt), set()) as events_file:
-
-        def write(raw_events: RawEvents) -> None:
-            events_file.write(
-                event_columns(
-                    raw_events,
-                    fmt=fmt,
-                    window=window,
-                    texts=texts,
-                    device_ids=device_ids,
-                    message_prefix=f"evt-{tag}-",
-                    first_message=events_file.rows + 1,
-                )
-            )
-
-        step = users_per_chunk(days)
-        orders = 1
-        for chunk, lo in enumerate(range(0, users, step)):
-            hi = min(users, lo + step)
-            raw, orders = simulate_users(
-                _rng(seed, _USER_CHUNK, chunk),
-                pop,
-                behaviour,
-                window,
-                catalog,
-                texts,
-                lo,
-                hi,
-                orders,
-            )
-            write(raw)
-            done += hi - lo
-            if progress is not None:
-                progress(done, total)
-        for chunk, lo in enumerate(range(0, visitors.size, VISITORS_PER_CHUNK)):
-            hi = min(visitors.size, lo + VISITORS_PER_CHUNK)
-            raw = simulate_visitors(
-                _rng(seed, _VISITOR_CHUNK, chunk),
-                visitors,
-                behaviour,
-                users,
-                window,
-                catalog,
-                texts,
-                lo,
-                hi,
-            )
-            write(raw)
-            done += hi - lo
-            if progress is not None:
-                progress(done, total)
+    outputs = [
+        TableFile(paths["items"], fmt, items_schema(fmt), {"price"}),
+        TableFile(paths["users"], fmt, users_schema(fmt), set()),
+        TableFile(paths["events"], fmt, events_schema(fmt), set()),
+    ]
+    items_file, users_file, events_file = outputs
+    try:
+        items_file.write(item_columns(world.catalog, fmt))
+        _write_users(world, users_file, fmt)
+        _write_events(world, events_file, fmt, progress)
+        for output in outputs:
+            output.close()
+    except BaseException:
+        for output in outputs:
+            output.abort()
+        raise
+    for output in outputs:
+        output.commit()
     return DemoFiles(
         users_path=paths["users"],
         events_path=paths["events"],
         items_path=paths["items"],
         users=users,
         events=events_file.rows,
-        items=catalog.size,
+        items=world.catalog.size,
     )

@@ -4,11 +4,12 @@ Everything about a person is drawn once, up front, for the whole population: nat
 (gender, birthday, city, occupation), the channel they came through, and latent behaviour
 (engaged or not, how long they stay, how often they open the app, how readily they buy). The
 event simulation then only realises these traits day by day, chunk by chunk, so chunks are
-independent and memory stays bounded however many users are asked for.
+independent: memory grows with the number of people (a few hundred bytes each), not events.
 
-The planted truths live here, in two tables a reader can check against docs/demo-data.md:
-CHANNELS (referral users are the most often engaged and the readiest to pay) and LIFETIME
-(engaged users, the ones who add to cart in their first week, stay about 25 times longer).
+The planted truths live here, in tables a reader can check against docs/demo-data.md:
+CHANNELS (referral users are the most often engaged and the readiest to pay) and the
+LIFETIME_* constants (engaged users, the ones who add to cart in their first week, stay about
+25 times longer; simulation.EARLY_DAYS keeps casual users from carting in that week).
 """
 
 from __future__ import annotations

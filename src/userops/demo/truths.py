@@ -7,7 +7,6 @@ Only pandas on the files: no knowledge of the simulation's hidden traits is used
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,8 +88,3 @@ def measure(folder: Path, *, end: str, tz: str = "Asia/Shanghai") -> Truths:
         weekend_dau_ratio=round(float(dau[weekend].mean() / dau[~weekend].mean()), 3),
         users_with_anonymous_history=round(float(had_history), 4),
     )
-
-
-def revenue_of(properties: pd.Series) -> pd.Series:
-    """Revenue in fen from purchase properties (exact: parsed as text, not float)."""
-    return properties.map(lambda p: round(float(json.loads(p)["revenue"]) * 100))
