@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from functools import partial
 from pathlib import Path
 
 import duckdb
@@ -47,8 +48,8 @@ def run(sizes: tuple[int, ...] = SIZES) -> list[Result]:
         path = demo_events(rows)
         with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
             work = Path(tmp)
-            baseline = timed(lambda: _baseline(path, work), repeat=2)
-            ours = timed(lambda: _ours(path, work), repeat=2)
+            baseline = timed(partial(_baseline, path, work), repeat=2)
+            ours = timed(partial(_ours, path, work), repeat=2)
         results.append(
             Result(
                 name=f"import {rows / 1e6:g}M events (parquet)",

@@ -74,7 +74,10 @@ def demo_events(rows: int) -> Path:
 
 
 def print_table(results: list[Result]) -> None:
-    header = f"{'benchmark':44} {'userops':>10} {'baseline':>10} {'ratio':>7}  {'target':>8}  baseline is"
+    header = (
+        f"{'benchmark':44} {'userops':>10} {'baseline':>10} {'ratio':>7}  {'target':>8}  "
+        "baseline is"
+    )
     print(header)
     print("-" * len(header))
     for r in results:

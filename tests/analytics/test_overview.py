@@ -25,15 +25,24 @@ def _dataset(seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     events, users = [], []
     for u in range(60):
         uid = f"u{u}"
-        signup = datetime(2026, 10, 1, tzinfo=TZ) + timedelta(days=rng.randint(0, 45),
-                                                               minutes=rng.randint(0, 1439))
+        signup = datetime(2026, 10, 1, tzinfo=TZ) + timedelta(
+            days=rng.randint(0, 45), minutes=rng.randint(0, 1439)
+        )
         users.append({"user_id": uid, "created_at": signup.isoformat()})
         anon = f"a{u}"
         # anonymous browsing before login, merged by identify
-        events.append({"type": "track", "event": "view_item", "user_id": None,
-                       "anonymous_id": anon, "ts": signup - timedelta(minutes=5)})
-        events.append({"type": "identify", "event": None, "user_id": uid,
-                       "anonymous_id": anon, "ts": signup})
+        events.append(
+            {
+                "type": "track",
+                "event": "view_item",
+                "user_id": None,
+                "anonymous_id": anon,
+                "ts": signup - timedelta(minutes=5),
+            }
+        )
+        events.append(
+            {"type": "identify", "event": None, "user_id": uid, "anonymous_id": anon, "ts": signup}
+        )
         day = signup
         while day.date() <= END + timedelta(days=2):
             if rng.random() < 0.35:
@@ -41,9 +50,16 @@ def _dataset(seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
                 minute = rng.choice([-1, 0, 1, 600])
                 ts = datetime(day.year, day.month, day.day, tzinfo=TZ) + timedelta(minutes=minute)
                 buy = rng.random() < 0.3
-                events.append({"type": "track", "event": "purchase" if buy else "app_open",
-                               "user_id": uid, "anonymous_id": None, "ts": ts,
-                               "revenue": round(rng.uniform(1, 300), 2) if buy else None})
+                events.append(
+                    {
+                        "type": "track",
+                        "event": "purchase" if buy else "app_open",
+                        "user_id": uid,
+                        "anonymous_id": None,
+                        "ts": ts,
+                        "revenue": round(rng.uniform(1, 300), 2) if buy else None,
+                    }
+                )
             day += timedelta(days=1)
     ev = pd.DataFrame(events)
     ev["message_id"] = [f"m{i}" for i in range(len(ev))]
@@ -87,10 +103,16 @@ def _expected(ev: pd.DataFrame, us: pd.DataFrame, days: int) -> pd.DataFrame:
         d7 = None
         if d + timedelta(days=7) <= END and len(cohort):
             d7 = round(sum((u, d + timedelta(days=7)) in active for u in cohort) / len(cohort), 4)
-        rows.append({"day": d, "new": int(new.get(d, 0)), "dau": int(dau.get(d, 0)),
-                     "payers": int(payers.get(d, 0)),
-                     "revenue": Decimal(str(round(revenue.get(d, 0.0), 2))).quantize(Decimal("0.01")),
-                     "d7": d7})
+        rows.append(
+            {
+                "day": d,
+                "new": int(new.get(d, 0)),
+                "dau": int(dau.get(d, 0)),
+                "payers": int(payers.get(d, 0)),
+                "revenue": Decimal(str(round(revenue.get(d, 0.0), 2))).quantize(Decimal("0.01")),
+                "d7": d7,
+            }
+        )
     return pd.DataFrame(rows)
 
 

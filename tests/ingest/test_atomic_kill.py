@@ -34,7 +34,9 @@ def _big_parquet(path: Path) -> None:
         "'u' || (i % 50000) AS user_id, 'a' || (i % 70000) AS anonymous_id, "
         "TIMESTAMPTZ '2026-01-01 00:00:00+00' + to_seconds(i) AS timestamp, "
         "'{\"revenue\": ' || (i % 100) || '.5, \"item_id\": \"sku' || (i % 997) || '\"}' "
-        "AS properties FROM range(?) t(i)) TO '" + str(path).replace("'", "''") + "' (FORMAT parquet)",
+        "AS properties FROM range(?) t(i)) TO '"
+        + str(path).replace("'", "''")
+        + "' (FORMAT parquet)",
         [ROWS],
     )
     con.close()
@@ -51,7 +53,9 @@ def _start_import(data_dir: Path, path: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "USEROPS_DATA_DIR": str(data_dir)}
     return subprocess.Popen(
         [sys.executable, "-m", "userops", "import", "events", str(path), "--json"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
 
 
@@ -68,7 +72,9 @@ def test_killed_import_leaves_nothing_half_written(tmp_path: Path) -> None:
     )
     subprocess.run(
         [sys.executable, "-m", "userops", "import", "events", str(seed)],
-        env={**os.environ, "USEROPS_DATA_DIR": str(template)}, check=True, capture_output=True,
+        env={**os.environ, "USEROPS_DATA_DIR": str(template)},
+        check=True,
+        capture_output=True,
     )
     base = _counts(template)
     assert base[0] == 2
@@ -94,7 +100,9 @@ def test_killed_import_leaves_nothing_half_written(tmp_path: Path) -> None:
             os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=60)
         after = _counts(data_dir)
-        assert after in (base, full), f"killed at {fraction:.0%}: {after} is neither {base} nor {full}"
+        assert after in (base, full), (
+            f"killed at {fraction:.0%}: {after} is neither {base} nor {full}"
+        )
     assert killed_mid_run >= 3, "the import finished too fast for the kills to land mid-run"
     # An interrupted import can simply be run again.
     redo = _start_import(data_dir, big)

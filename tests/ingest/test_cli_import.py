@@ -14,7 +14,10 @@ from .conftest import write
 def userops(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "USEROPS_DATA_DIR": str(data_dir), "NO_COLOR": "1", "COLUMNS": "200"}
     return subprocess.run(
-        [sys.executable, "-m", "userops", *args], capture_output=True, text=True, env=env,
+        [sys.executable, "-m", "userops", *args],
+        capture_output=True,
+        text=True,
+        env=env,
         timeout=120,
     )
 
@@ -29,8 +32,10 @@ def test_import_json_summary_and_quarantine(tmp_path: Path) -> None:
     summary = json.loads(done.stdout)
     assert set(summary) == {"accepted", "rejected", "duplicates", "quarantine"}
     assert (summary["accepted"], summary["rejected"], summary["duplicates"]) == (1, 1, 0)
-    assert Path(summary["quarantine"]).parent == (tmp_path / "d" / "quarantine").resolve() or \
-        Path(summary["quarantine"]).exists()
+    assert (
+        Path(summary["quarantine"]).parent == (tmp_path / "d" / "quarantine").resolve()
+        or Path(summary["quarantine"]).exists()
+    )
     again = json.loads(userops(tmp_path / "d", "import", "events", str(f), "--json").stdout)
     assert (again["accepted"], again["duplicates"]) == (0, 1)
 

@@ -54,7 +54,10 @@ def test_csv_contract_values_are_stored_typed(warehouse: Warehouse, tmp_path: Pa
     assert m1[5].astimezone(UTC) == datetime(2026, 11, 1, 2, 0, tzinfo=UTC)
     assert m1[6:10] == (Decimal("12.50"), "CNY", "sku-1", "shoes")
     assert json.loads(m1[10]) == {
-        "revenue": 12.5, "currency": "CNY", "item_id": "sku-1", "category": "shoes",
+        "revenue": 12.5,
+        "currency": "CNY",
+        "item_id": "sku-1",
+        "category": "shoes",
         "coupon": "SAVE5",
     }
     # A naive time is local (Asia/Shanghai): 00:00:30 local is 16:00:30 UTC the day before.
@@ -64,28 +67,45 @@ def test_csv_contract_values_are_stored_typed(warehouse: Warehouse, tmp_path: Pa
 
 def test_jsonl_and_parquet_give_the_same_rows(warehouse: Warehouse, tmp_path: Path) -> None:
     records = [
-        {"message_id": "j1", "type": "track", "event": "view_item", "user_id": "u1",
-         "timestamp": "2026-11-01T23:59:00+08:00", "properties": {"item_id": 7, "price": 9.9}},
-        {"message_id": "j2", "event": "purchase", "anonymous_id": "a9",
-         "timestamp": "2026-11-02T00:01:00+08:00", "properties": {"revenue": "19.90"},
-         "context": {"os": {"name": "iOS"}}, "campaign": "double11"},
+        {
+            "message_id": "j1",
+            "type": "track",
+            "event": "view_item",
+            "user_id": "u1",
+            "timestamp": "2026-11-01T23:59:00+08:00",
+            "properties": {"item_id": 7, "price": 9.9},
+        },
+        {
+            "message_id": "j2",
+            "event": "purchase",
+            "anonymous_id": "a9",
+            "timestamp": "2026-11-02T00:01:00+08:00",
+            "properties": {"revenue": "19.90"},
+            "context": {"os": {"name": "iOS"}},
+            "campaign": "double11",
+        },
     ]
     jl = tmp_path / "e.jsonl"
     jl.write_text("\n".join(json.dumps(r) for r in records) + "\n\n")
     assert run(warehouse, tmp_path, jl).accepted == 2
-    table = pa.table({
-        "message_id": ["p1", "p2"],
-        "event": ["view_item", "purchase"],
-        "user_id": ["u1", None],
-        "anonymous_id": [None, "a9"],
-        "timestamp": pa.array(
-            [datetime(2026, 11, 1, 15, 59, tzinfo=UTC), datetime(2026, 11, 1, 16, 1, tzinfo=UTC)],
-            pa.timestamp("us", tz="UTC"),
-        ),
-        "properties": ['{"item_id": 7, "price": 9.9}', '{"revenue": "19.90"}'],
-        "context": [None, '{"os": {"name": "iOS"}}'],
-        "campaign": [None, "double11"],
-    })
+    table = pa.table(
+        {
+            "message_id": ["p1", "p2"],
+            "event": ["view_item", "purchase"],
+            "user_id": ["u1", None],
+            "anonymous_id": [None, "a9"],
+            "timestamp": pa.array(
+                [
+                    datetime(2026, 11, 1, 15, 59, tzinfo=UTC),
+                    datetime(2026, 11, 1, 16, 1, tzinfo=UTC),
+                ],
+                pa.timestamp("us", tz="UTC"),
+            ),
+            "properties": ['{"item_id": 7, "price": 9.9}', '{"revenue": "19.90"}'],
+            "context": [None, '{"os": {"name": "iOS"}}'],
+            "campaign": [None, "double11"],
+        }
+    )
     pq.write_table(table, tmp_path / "e.parquet")
     assert run(warehouse, tmp_path, tmp_path / "e.parquet").accepted == 2
     got = rows(
@@ -114,13 +134,17 @@ BAD_ROWS = [
     ("m,alias,,u,,2026-11-01T10:00:00Z,", "an alias needs previous_id and user_id"),
     ('m,track,x,u,,2026-11-01T10:00:00Z,"[1, 2]"', "properties is not a JSON object"),
     ('m,track,x,u,,2026-11-01T10:00:00Z,"{not json"', "properties is not a JSON object"),
-    ('m,track,x,u,,2026-11-01T10:00:00Z,"{""revenue"": ""ten""}"',
-     'properties.revenue "ten" is not a number'),
+    (
+        'm,track,x,u,,2026-11-01T10:00:00Z,"{""revenue"": ""ten""}"',
+        'properties.revenue "ten" is not a number',
+    ),
     ('m,track,x,u,,2026-11-01T10:00:00Z,"{""revenue"": 1e30}"', "is not a number within"),
     ('m,track,x,u,,2026-11-01T10:00:00Z,"{""revenue"": [1]}"', "is not a number"),
     (f"m,track,x,{'u' * 300},,2026-11-01T10:00:00Z,", "user_id is longer than 256 characters"),
-    (f'm,track,x,u,,2026-11-01T10:00:00Z,"{{""blob"": ""{"x" * 40000}""}}"',
-     "bytes, over the 32768-byte limit"),
+    (
+        f'm,track,x,u,,2026-11-01T10:00:00Z,"{{""blob"": ""{"x" * 40000}""}}"',
+        "bytes, over the 32768-byte limit",
+    ),
 ]
 
 

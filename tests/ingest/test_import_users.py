@@ -38,8 +38,7 @@ def test_users_upsert_merge_and_reimport(warehouse: Warehouse, tmp_path: Path) -
     s2 = run(warehouse, tmp_path, "users", update)
     assert (s2.accepted, s2.duplicates) == (1, 1)  # last row per user wins within a file
     [(channel, gender, birthday, city, occupation, traits)] = warehouse.sql(
-        "SELECT channel, gender, birthday, city, occupation, traits FROM users "
-        "WHERE user_id = 'u1'"
+        "SELECT channel, gender, birthday, city, occupation, traits FROM users WHERE user_id = 'u1'"
     )
     assert (channel, gender, birthday, city) == ("paid_search", "female", date(1995, 4, 1), "北京")
     assert occupation is None  # the winning (last) row had no occupation: the stored NULL stays

@@ -38,9 +38,16 @@ def test_clickhouse_ddl_creates_every_table_in_chdb() -> None:
     try:
         sess.query("CREATE DATABASE IF NOT EXISTS uo")
         for table in schema.TABLES.values():
-            sess.query(schema.clickhouse_ddl(table).replace("TABLE IF NOT EXISTS ", "TABLE IF NOT EXISTS uo.", 1))
-        described = sess.query("SELECT name, type FROM system.columns WHERE database = 'uo' "
-                               "AND table = 'events' ORDER BY position", "CSV").data()
+            sess.query(
+                schema.clickhouse_ddl(table).replace(
+                    "TABLE IF NOT EXISTS ", "TABLE IF NOT EXISTS uo.", 1
+                )
+            )
+        described = sess.query(
+            "SELECT name, type FROM system.columns WHERE database = 'uo' "
+            "AND table = 'events' ORDER BY position",
+            "CSV",
+        ).data()
     finally:
         sess.close()
     assert '"timestamp","DateTime64(6, \'UTC\')"' in described
@@ -53,10 +60,15 @@ def test_second_writer_gets_a_clear_busy_error(tmp_path: Path) -> None:
     import sys
 
     holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('ready', flush=True); "
-         "time.sleep(30)", str(tmp_path / "warehouse.duckdb")],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('ready', flush=True); "
+            "time.sleep(30)",
+            str(tmp_path / "warehouse.duckdb"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"

@@ -18,8 +18,8 @@ def local_date(wh: Warehouse, ts: ir.TimestampValue) -> ir.DateValue:
     return ts.date()
 
 
-@ibis.udf.scalar.builtin(name="toDate")
-def _ch_to_date(ts: dt.timestamp, tz: str) -> dt.date:  # type: ignore[empty-body]
+@ibis.udf.scalar.builtin(name="toDate")  # type: ignore[untyped-decorator]
+def _ch_to_date(ts: dt.timestamp, tz: str) -> dt.date:
     """ClickHouse's toDate(ts, tz): the calendar day of `ts` in zone `tz`."""
 
 

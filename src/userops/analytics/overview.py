@@ -34,9 +34,11 @@ class Overview:
         return {
             "new_users": sum(p.new_users for p in self.days),
             "active_users_avg": round(sum(p.active_users for p in self.days) / len(self.days), 1)
-            if self.days else 0,
+            if self.days
+            else 0,
             "paying_users_avg": round(sum(p.paying_users for p in self.days) / len(self.days), 1)
-            if self.days else 0,
+            if self.days
+            else 0,
             "revenue": str(sum((p.revenue for p in self.days), Decimal("0.00"))),
             "retained_d7_avg": round(sum(d7) / len(d7), 4) if d7 else None,
         }
@@ -65,7 +67,7 @@ def _by_day(rows: list[dict[str, Any]], key: str) -> dict[date, Any]:
 
 
 def _as_date(value: Any) -> date:
-    return value.date() if isinstance(value, datetime) else value  # type: ignore[no-any-return]
+    return value.date() if isinstance(value, datetime) else value
 
 
 def overview(wh: Warehouse, *, end: date, days: int = 30) -> Overview:
@@ -83,7 +85,8 @@ def overview(wh: Warehouse, *, end: date, days: int = 30) -> Overview:
     first = ev.group_by("uid").aggregate(first_day=ev.day.min())
     cohort = first.filter((first.first_day >= start) & (first.first_day <= end))
     later = ev.select("uid", "day").distinct()
-    back = cohort.join(later, [cohort.uid == later.uid, later.day == cohort.first_day + ibis.interval(days=7)])
+    week_later = cohort.first_day + ibis.interval(days=7)
+    back = cohort.join(later, [cohort.uid == later.uid, later.day == week_later])
     size = cohort.group_by("first_day").aggregate(n=cohort.count())
     kept = back.group_by("first_day").aggregate(k=back.uid.nunique())
 

@@ -7,7 +7,7 @@ import traceback
 
 import typer
 
-from userops.cli import imports, server, setup
+from userops.cli import imports, keys, server, setup, users
 from userops.cli.common import console_err, state
 from userops.errors import UseropsError
 
@@ -31,6 +31,8 @@ def _root(
 setup.register(app)
 server.register(app)
 app.add_typer(imports.app, name="import")
+app.add_typer(users.app, name="users")
+app.add_typer(keys.app, name="keys")
 
 
 def _mount_optional() -> None:

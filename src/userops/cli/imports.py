@@ -44,8 +44,9 @@ JsonOpt = Annotated[
 ]
 
 
-def _run(kind: RecordKind, paths: list[Path], mapping: list[str] | None, strict: bool,
-         as_json: bool) -> None:
+def _run(
+    kind: RecordKind, paths: list[Path], mapping: list[str] | None, strict: bool, as_json: bool
+) -> None:
     fields = parse_mapping(mapping or [], set(RECORD_FIELDS[kind]))
     with stage_progress(f"importing {kind}", enabled=not as_json) as step:
         summary = import_paths(
@@ -67,23 +68,26 @@ def _report(summary: ImportSummary, as_json: bool) -> None:
 
 
 @app.command("events")
-def import_events(paths: PathsArg, map_: MapOpt = None, strict: StrictOpt = False,
-                  as_json: JsonOpt = False) -> None:
+def import_events(
+    paths: PathsArg, map_: MapOpt = None, strict: StrictOpt = False, as_json: JsonOpt = False
+) -> None:
     """Import events (Segment-shaped: message_id, type, event, user_id, anonymous_id,
     timestamp, properties, context). Unknown columns go into properties."""
     _run("events", paths, map_, strict, as_json)
 
 
 @app.command("users")
-def import_users(paths: PathsArg, map_: MapOpt = None, strict: StrictOpt = False,
-                 as_json: JsonOpt = False) -> None:
+def import_users(
+    paths: PathsArg, map_: MapOpt = None, strict: StrictOpt = False, as_json: JsonOpt = False
+) -> None:
     """Import or update user traits (user_id, created_at, channel, gender, birthday, province,
     city, occupation, phone, email). Unknown columns become custom traits."""
     _run("users", paths, map_, strict, as_json)
 
 
 @app.command("items")
-def import_items(paths: PathsArg, map_: MapOpt = None, strict: StrictOpt = False,
-                 as_json: JsonOpt = False) -> None:
+def import_items(
+    paths: PathsArg, map_: MapOpt = None, strict: StrictOpt = False, as_json: JsonOpt = False
+) -> None:
     """Import or update the item catalogue (item_id, name, category, price, properties)."""
     _run("items", paths, map_, strict, as_json)

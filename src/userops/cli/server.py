@@ -36,7 +36,9 @@ def register(app: typer.Typer) -> None:
     def run_demo(
         host: HostOpt = None,
         port: PortOpt = None,
-        users: Annotated[int, typer.Option(help="Demo users when the data folder is empty.")] = 20_000,
+        users: Annotated[
+            int, typer.Option(help="Demo users when the data folder is empty.")
+        ] = 20_000,
         days: Annotated[int, typer.Option(help="Days of demo history.")] = 90,
     ) -> None:
         """Set up the stores, load the demo dataset if the data folder is empty, create a demo

@@ -77,4 +77,8 @@ RECORD_FIELDS: Final[dict[str, dict[str, FieldKind]]] = {
     "items": ITEM_FIELDS,
 }
 # The JSON bag each kind folds unknown columns into.
-EXTRA_BAG: Final[dict[str, str]] = {"events": "properties", "users": "traits", "items": "properties"}
+EXTRA_BAG: Final[dict[str, str]] = {
+    "events": "properties",
+    "users": "traits",
+    "items": "properties",
+}

@@ -56,7 +56,8 @@ def parse_mapping(pairs: list[str], allowed: set[str]) -> dict[str, str]:
             raise InputError(f"--map {pair!r}: expected FIELD=COLUMN, e.g. timestamp=event_time")
         if target not in allowed:
             raise InputError(
-                f"--map {pair!r}: {target!r} is not a field; fields are {', '.join(sorted(allowed))}"
+                f"--map {pair!r}: {target!r} is not a field; "
+                f"fields are {', '.join(sorted(allowed))}"
             )
         if target in mapping:
             raise InputError(f"--map {pair!r}: field {target!r} is mapped twice")

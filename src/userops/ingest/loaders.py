@@ -101,7 +101,9 @@ def _upsert_keyed(con: duckdb.DuckDBPyConnection, norm: str, table: Table, bag: 
         for c in fields
     )
     cols = ", ".join(quote_ident(c) for c in (key, *fields, "updated_at"))
-    updates = ", ".join(f"{quote_ident(c)} = excluded.{quote_ident(c)}" for c in (*fields, "updated_at"))
+    updates = ", ".join(
+        f"{quote_ident(c)} = excluded.{quote_ident(c)}" for c in (*fields, "updated_at")
+    )
     return _row_count(
         con.execute(
             f"""

@@ -22,8 +22,20 @@ from userops.ingest.sources import StagedSource
 from userops.warehouse.schema import quote_ident
 
 _TEXT_TYPES = {"VARCHAR", "JSON"}
-_NUMERIC_PREFIXES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT",
-                     "USMALLINT", "UINTEGER", "UBIGINT", "DECIMAL", "DOUBLE", "FLOAT")
+_NUMERIC_PREFIXES = (
+    "TINYINT",
+    "SMALLINT",
+    "INTEGER",
+    "BIGINT",
+    "HUGEINT",
+    "UTINYINT",
+    "USMALLINT",
+    "UINTEGER",
+    "UBIGINT",
+    "DECIMAL",
+    "DOUBLE",
+    "FLOAT",
+)
 _REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     "events": ("timestamp",),
     "users": ("user_id",),
@@ -90,7 +102,9 @@ def _check_type(source: StagedSource, column: str, field_name: str, ok: tuple[st
     )
 
 
-def _text(sel: _Select, name: str, column: str | None, source: StagedSource, *, is_id: bool) -> None:
+def _text(
+    sel: _Select, name: str, column: str | None, source: StagedSource, *, is_id: bool
+) -> None:
     if column is None:
         sel.columns[name] = "CAST(NULL AS VARCHAR)"
         return
@@ -105,8 +119,10 @@ def _text(sel: _Select, name: str, column: str | None, source: StagedSource, *, 
     sel.columns[name] = value
     if is_id:
         sel.rules.append(
-            (f"length({name}) > {MAX_ID_LENGTH}",
-             _lit(f"{name} is longer than {MAX_ID_LENGTH} characters"))
+            (
+                f"length({name}) > {MAX_ID_LENGTH}",
+                _lit(f"{name} is longer than {MAX_ID_LENGTH} characters"),
+            )
         )
 
 
@@ -122,17 +138,21 @@ def _timestamp(sel: _Select, name: str, column: str | None, source: StagedSource
         sel.columns[f"__{name}_raw"] = raw
         sel.columns[name] = f"TRY_CAST(__{name}_raw AS TIMESTAMPTZ)"
         sel.rules.append(
-            (f"__{name}_raw IS NOT NULL AND {name} IS NULL",
-             f"{_lit(name + ' ')} || {_shown(f'__{name}_raw')} || "
-             f"{_lit(' is not an ISO-8601 time')}")
+            (
+                f"__{name}_raw IS NOT NULL AND {name} IS NULL",
+                f"{_lit(name + ' ')} || {_shown(f'__{name}_raw')} || "
+                f"{_lit(' is not an ISO-8601 time')}",
+            )
         )
     else:
         # A naive TIMESTAMP is read in the session time zone (USEROPS_TIMEZONE).
         sel.columns[f"__{name}_raw"] = "CAST(NULL AS VARCHAR)"
         sel.columns[name] = f"CAST({ref} AS TIMESTAMPTZ)"
     sel.rules.append(
-        (f"{name} IS NOT NULL AND (year({name}) < 1970 OR year({name}) > 2200)",
-         f"{_lit(name + ' ')} || {_shown(name)} || {_lit(' is out of range (1970-2200)')}")
+        (
+            f"{name} IS NOT NULL AND (year({name}) < 1970 OR year({name}) > 2200)",
+            f"{_lit(name + ' ')} || {_shown(name)} || {_lit(' is out of range (1970-2200)')}",
+        )
     )
 
 
@@ -147,9 +167,11 @@ def _date(sel: _Select, name: str, column: str | None, source: StagedSource) -> 
         sel.columns[f"__{name}_raw"] = raw
         sel.columns[name] = f"TRY_CAST(__{name}_raw AS DATE)"
         sel.rules.append(
-            (f"__{name}_raw IS NOT NULL AND {name} IS NULL",
-             f"{_lit(name + ' ')} || {_shown(f'__{name}_raw')} || "
-             f"{_lit(' is not a date (YYYY-MM-DD)')}")
+            (
+                f"__{name}_raw IS NOT NULL AND {name} IS NULL",
+                f"{_lit(name + ' ')} || {_shown(f'__{name}_raw')} || "
+                f"{_lit(' is not a date (YYYY-MM-DD)')}",
+            )
         )
     else:
         sel.columns[name] = f"CAST({ref} AS DATE)"
@@ -165,9 +187,11 @@ def _money(sel: _Select, name: str, column: str | None, source: StagedSource) ->
     sel.columns[f"__{name}_raw"] = raw
     sel.columns[name] = f"TRY_CAST(__{name}_raw AS DECIMAL(18,2))"
     sel.rules.append(
-        (f"__{name}_raw IS NOT NULL AND {name} IS NULL",
-         f"{_lit(name + ' ')} || {_shown(f'__{name}_raw')} || "
-         f"{_lit(' is not a number within ±10^16')}")
+        (
+            f"__{name}_raw IS NOT NULL AND {name} IS NULL",
+            f"{_lit(name + ' ')} || {_shown(f'__{name}_raw')} || "
+            f"{_lit(' is not a number within ±10^16')}",
+        )
     )
 
 
@@ -189,8 +213,10 @@ def _json(sel: _Select, name: str, column: str | None, source: StagedSource) -> 
     sel.columns[f"__{name}_raw"] = f"NULLIF(CAST({ref} AS VARCHAR), '')"
     sel.columns[name] = f"TRY_CAST(__{name}_raw AS JSON)"
     sel.rules.append(
-        (f"__{name}_raw IS NOT NULL AND coalesce(json_type({name}) <> 'OBJECT', TRUE)",
-         _lit(f"{name} is not a JSON object"))
+        (
+            f"__{name}_raw IS NOT NULL AND coalesce(json_type({name}) <> 'OBJECT', TRUE)",
+            _lit(f"{name} is not a JSON object"),
+        )
     )
 
 
@@ -202,8 +228,9 @@ def _extras_object(extras: list[str]) -> str:
     return f"json_merge_patch('{{}}', json_object({pairs}))"
 
 
-def _fields(sel: _Select, kind: RecordKind, source: StagedSource,
-            chosen: dict[str, str | None]) -> None:
+def _fields(
+    sel: _Select, kind: RecordKind, source: StagedSource, chosen: dict[str, str | None]
+) -> None:
     for name, fkind in RECORD_FIELDS[kind].items():
         column = chosen[name]
         if fkind in ("id", "text"):
@@ -230,17 +257,23 @@ def normalising_sql(
         sel.columns[f"__extra_{i}"] = quote_ident(column)
     inner = ", ".join(f"{expr} AS {quote_ident(col)}" for col, expr in sel.columns.items())
     extras_sql = _extras_object(extras)
-    merged = bag if extras_sql == "NULL" else (
-        f"CASE WHEN {bag} IS NULL OR json_type({bag}) = 'OBJECT' "
-        f"THEN NULLIF(json_merge_patch({extras_sql}, coalesce({bag}, '{{}}')), '{{}}') "
-        f"ELSE {bag} END"
+    merged = (
+        bag
+        if extras_sql == "NULL"
+        else (
+            f"CASE WHEN {bag} IS NULL OR json_type({bag}) = 'OBJECT' "
+            f"THEN NULLIF(json_merge_patch({extras_sql}, coalesce({bag}, '{{}}')), '{{}}') "
+            f"ELSE {bag} END"
+        )
     )
     rules = [("__bad_line", _lit("line is not a JSON object")), *_kind_rules(kind), *sel.rules]
     if kind == "events":
         rules.append(
-            (f"__size > {MAX_EVENT_BYTES}",
-             f"{_lit('event is ')} || __size || "
-             f"{_lit(f' bytes, over the {MAX_EVENT_BYTES}-byte limit')}")
+            (
+                f"__size > {MAX_EVENT_BYTES}",
+                f"{_lit('event is ')} || __size || "
+                f"{_lit(f' bytes, over the {MAX_EVENT_BYTES}-byte limit')}",
+            )
         )
     reason = "CASE " + " ".join(f"WHEN {c} THEN {m}" for c, m in rules) + " END"
     dropped = ", ".join(f"__extra_{i}" for i in range(len(extras)))
@@ -267,18 +300,26 @@ def _kind_rules(kind: RecordKind) -> list[tuple[str, str]]:
         return [("item_id IS NULL", _lit("missing id: item_id is required"))]
     types = ", ".join(_lit(t) for t in EVENT_TYPES)
     return [
-        ("user_id IS NULL AND anonymous_id IS NULL",
-         _lit("missing id: user_id or anonymous_id is required")),
-        (f"NOT list_contains([{types}], type)",
-         f"{_lit('type ')} || {_shown('type')} || "
-         f"{_lit(' is not one of ' + ', '.join(EVENT_TYPES))}"),
+        (
+            "user_id IS NULL AND anonymous_id IS NULL",
+            _lit("missing id: user_id or anonymous_id is required"),
+        ),
+        (
+            f"NOT list_contains([{types}], type)",
+            f"{_lit('type ')} || {_shown('type')} || "
+            f"{_lit(' is not one of ' + ', '.join(EVENT_TYPES))}",
+        ),
         ("type = 'track' AND event IS NULL", _lit("missing event: a track needs an event name")),
-        ("type = 'alias' AND (previous_id IS NULL OR user_id IS NULL)",
-         _lit("an alias needs previous_id and user_id")),
+        (
+            "type = 'alias' AND (previous_id IS NULL OR user_id IS NULL)",
+            _lit("an alias needs previous_id and user_id"),
+        ),
         ("__timestamp_raw IS NULL AND timestamp IS NULL", _lit("missing timestamp")),
-        ("__revenue_bad",
-         f"{_lit('properties.revenue ')} || {_shown('__revenue_json')} || "
-         f"{_lit(' is not a number within ±10^16')}"),
+        (
+            "__revenue_bad",
+            f"{_lit('properties.revenue ')} || {_shown('__revenue_json')} || "
+            f"{_lit(' is not a number within ±10^16')}",
+        ),
     ]
 
 

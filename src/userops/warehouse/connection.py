@@ -38,7 +38,7 @@ class Warehouse:
     def duckdb(self) -> duckdb.DuckDBPyConnection:
         if self.engine != "duckdb":
             raise ConfigError(f"this operation needs the DuckDB warehouse, not {self.engine}")
-        con: duckdb.DuckDBPyConnection = self.ibis.con  # type: ignore[attr-defined]
+        con: duckdb.DuckDBPyConnection = self.ibis.con
         return con
 
     def table(self, name: str) -> ir.Table:
