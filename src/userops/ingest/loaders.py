@@ -37,22 +37,37 @@ def _identity(union: str) -> str:
 
 
 def _load_events(con: duckdb.DuckDBPyConnection, norm: str, batch: str) -> int:
+    """Insert the first valid row of each new message_id.
+
+    Done in narrow steps (ids and row keys only) rather than one window over the wide rows:
+    the first row per message_id in the batch, then the ids the warehouse already has (a semi
+    join probing the warehouse with the batch's ids), then one insert.
+    """
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE __first AS SELECT message_id, min(__key) AS __key "
+        f"FROM {norm} WHERE __reason IS NULL GROUP BY message_id"
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE __seen AS SELECT DISTINCT e.message_id FROM events e "
+        "WHERE e.message_id IN (SELECT message_id FROM __first)"
+    )
     cols = ", ".join(quote_ident(c) for c in EVENTS.column_names)
     inserted = _row_count(
         con.execute(
             f"""
 INSERT INTO events ({cols})
-SELECT message_id, type, event, user_id, anonymous_id, previous_id, group_id, timestamp,
+SELECT n.message_id, type, event, user_id, anonymous_id, previous_id, group_id, timestamp,
        now() AS received_at, revenue, currency, item_id, category, properties, context,
        ? AS batch_id
 FROM {norm} n
-WHERE __reason IS NULL
-  AND NOT EXISTS (SELECT 1 FROM events e WHERE e.message_id = n.message_id)
-QUALIFY row_number() OVER (PARTITION BY message_id ORDER BY __source, __row) = 1
+SEMI JOIN __first f ON n.__key = f.__key
+ANTI JOIN __seen s ON n.message_id = s.message_id
 """,
             [batch],
         )
     )
+    con.execute("DROP TABLE __first")
+    con.execute("DROP TABLE __seen")
     _link_identities(con, norm)
     return inserted
 
@@ -110,8 +125,7 @@ def _upsert_keyed(con: duckdb.DuckDBPyConnection, norm: str, table: Table, bag: 
 INSERT INTO {quote_ident(table.name)} ({cols})
 SELECT n.{quote_ident(key)}, {select}, now()
 FROM (SELECT * FROM {norm} WHERE __reason IS NULL
-      QUALIFY row_number() OVER (PARTITION BY {quote_ident(key)}
-                                 ORDER BY __source DESC, __row DESC) = 1) n
+      QUALIFY row_number() OVER (PARTITION BY {quote_ident(key)} ORDER BY __key DESC) = 1) n
 LEFT JOIN {quote_ident(table.name)} o ON o.{quote_ident(key)} = n.{quote_ident(key)}
 WHERE o.{quote_ident(key)} IS NULL OR {changed}
 ON CONFLICT ({quote_ident(key)}) DO UPDATE SET {updates}

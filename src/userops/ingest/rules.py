@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from userops.domain.contract import (
     EVENT_TYPES,
     EXTRA_BAG,
+    LIFTED_PROPERTIES,
     MAX_EVENT_BYTES,
     MAX_ID_LENGTH,
     RECORD_FIELDS,
@@ -150,7 +151,9 @@ def _timestamp(sel: _Select, name: str, column: str | None, source: StagedSource
         sel.columns[name] = f"CAST({ref} AS TIMESTAMPTZ)"
     sel.rules.append(
         (
-            f"{name} IS NOT NULL AND (year({name}) < 1970 OR year({name}) > 2200)",
+            # Range comparisons, not year(): year() of a TIMESTAMPTZ costs a calendar conversion.
+            f"{name} IS NOT NULL AND ({name} < TIMESTAMPTZ '1970-01-01 00:00:00+00' "
+            f"OR {name} >= TIMESTAMPTZ '2201-01-01 00:00:00+00')",
             f"{_lit(name + ' ')} || {_shown(name)} || {_lit(' is out of range (1970-2200)')}",
         )
     )
@@ -214,9 +217,19 @@ def _json(sel: _Select, name: str, column: str | None, source: StagedSource) -> 
     sel.columns[name] = f"TRY_CAST(__{name}_raw AS JSON)"
     sel.rules.append(
         (
-            f"__{name}_raw IS NOT NULL AND coalesce(json_type({name}) <> 'OBJECT', TRUE)",
+            f"__{name}_raw IS NOT NULL AND NOT coalesce({_is_object(name)}, FALSE)",
             _lit(f"{name} is not a JSON object"),
         )
+    )
+
+
+def _is_object(json_column: str) -> str:
+    """Whether a (valid) JSON value is an object: by its first character, parsing only when
+    the text starts with white space."""
+    text = f"CAST({json_column} AS VARCHAR)"
+    return (
+        f"CASE WHEN prefix({text}, '{{') THEN TRUE WHEN prefix({text}, '[') "
+        f"OR prefix({text}, '\"') THEN FALSE ELSE json_type({json_column}) = 'OBJECT' END"
     )
 
 
@@ -261,7 +274,7 @@ def normalising_sql(
         bag
         if extras_sql == "NULL"
         else (
-            f"CASE WHEN {bag} IS NULL OR json_type({bag}) = 'OBJECT' "
+            f"CASE WHEN {bag} IS NULL OR {_is_object(bag)} "
             f"THEN NULLIF(json_merge_patch({extras_sql}, coalesce({bag}, '{{}}')), '{{}}') "
             f"ELSE {bag} END"
         )
@@ -283,8 +296,13 @@ def normalising_sql(
     )
     if kind == "events":
         with_bag = _events_projection(with_bag)
+    # Only what the loaders need is kept: the raw texts behind the messages are dropped here,
+    # which halves what a large import holds in memory.
+    kept = [*RECORD_FIELDS[kind], *(LIFTED_PROPERTIES if kind == "events" else ())]
+    columns = ", ".join(quote_ident(c) for c in dict.fromkeys(kept))
     return (
-        f"SELECT {source_index} AS __source, __row, * EXCLUDE (__row, __bad_line), "
+        f"SELECT {source_index} AS __source, __row, "
+        f"(CAST({source_index} AS BIGINT) << 40) + __row AS __key, {columns}, "
         f"{reason} AS __reason FROM ({with_bag})"
     )
 
@@ -336,9 +354,9 @@ SELECT * EXCLUDE (__lifted) REPLACE (coalesce(lower(type), 'track') AS type),
   __lifted[2] AS currency,
   __lifted[3] AS item_id,
   __lifted[4] AS category,
-  coalesce(length(properties), 0) + coalesce(length(context), 0)
-    + coalesce(length(event), 0) + coalesce(length(user_id), 0)
-    + coalesce(length(anonymous_id), 0) + 200 AS __size
-FROM (SELECT *, CASE WHEN json_type(properties) = 'OBJECT' THEN {lifted} END AS __lifted
+  coalesce(strlen(properties), 0) + coalesce(strlen(context), 0)
+    + coalesce(strlen(event), 0) + coalesce(strlen(user_id), 0)
+    + coalesce(strlen(anonymous_id), 0) + 200 AS __size
+FROM (SELECT *, CASE WHEN {_is_object("properties")} THEN {lifted} END AS __lifted
       FROM ({inner}))
 """
