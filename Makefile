@@ -29,10 +29,11 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	@touch $(STAMP)
 
-system-deps: ## Install Debian packages the tests need (PostgreSQL server, chromium) when missing
+system-deps: ## Install Debian packages the tests need (PostgreSQL, chromium, a CJK font) when missing
 	@missing=""; \
 	 if [ -z "$(PG_BINDIR)" ] || [ ! -x "$(PG_BINDIR)/initdb" ]; then missing="$$missing postgresql"; fi; \
 	 if ! command -v chromium >/dev/null 2>&1; then missing="$$missing chromium"; fi; \
+	 if ! dpkg -s fonts-wqy-microhei >/dev/null 2>&1; then missing="$$missing fonts-wqy-microhei"; fi; \
 	 if [ -n "$$missing" ]; then \
 	   echo "installing Debian packages:$$missing"; \
 	   if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \

@@ -32,6 +32,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="User operations platform: Segment-compatible ingestion, metrics, profiles, "
         "growth system and campaigns.",
         lifespan=lifespan,
+        # Swagger UI and ReDoc load from a CDN; the spec itself is served at /openapi.json.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     _mount_faces(app, settings)

@@ -39,8 +39,3 @@ def allows(role: str, permission: Permission) -> bool:
 def permissions_of(role: str) -> tuple[Permission, ...]:
     """The permissions `role` holds, weakest first."""
     return tuple(p for p in PERMISSIONS if allows(role, p))
-
-
-def at_least(role: str, other: str) -> bool:
-    """True when `role` stands at or above `other` on the ladder."""
-    return is_role(role) and is_role(other) and _ROLE_RANK[role] >= _ROLE_RANK[other]
