@@ -7,7 +7,7 @@ import importlib
 
 from bench.common import print_table
 
-SUITES = ("import",)
+SUITES = ("import", "ingest_http")
 
 
 def main() -> None:

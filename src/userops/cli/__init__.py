@@ -7,7 +7,7 @@ import traceback
 
 import typer
 
-from userops.cli import imports, keys, server, setup, users
+from userops.cli import imports, keys, metrics, server, setup, users
 from userops.cli.common import console_err, state
 from userops.errors import UseropsError
 
@@ -33,6 +33,7 @@ server.register(app)
 app.add_typer(imports.app, name="import")
 app.add_typer(users.app, name="users")
 app.add_typer(keys.app, name="keys")
+app.add_typer(metrics.app, name="metrics")
 
 
 def _mount_optional() -> None:

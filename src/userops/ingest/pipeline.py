@@ -9,20 +9,22 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import orjson
+import pyarrow as pa
 
 from userops.domain.contract import RECORD_FIELDS, RecordKind
 from userops.domain.imports import ImportSummary
 from userops.errors import InputError
 from userops.ingest import loaders
 from userops.ingest.rules import normalising_sql
-from userops.ingest.sources import StagedSource, stage_source
+from userops.ingest.sources import StagedSource, stage_arrow, stage_source, unstage_arrow
 from userops.warehouse.connection import Warehouse
 from userops.warehouse.schema import quote_ident
 
@@ -94,12 +96,18 @@ def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
     return int(row[0]) if row else 0
 
 
-def _normalise(con: duckdb.DuckDBPyConnection, kind: RecordKind, sources: list[StagedSource],
-               mapping: dict[str, str]) -> None:
+def _normalise(
+    con: duckdb.DuckDBPyConnection,
+    kind: RecordKind,
+    sources: list[StagedSource],
+    mapping: dict[str, str],
+    *,
+    target: str = NORMALISED,
+) -> None:
     selects = [normalising_sql(kind, s, i, mapping) for i, s in enumerate(sources)]
     union = " UNION ALL BY NAME ".join(f"({s})" for s in selects)
     body = loaders.FINISHERS[kind](union)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {NORMALISED} AS {body}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {quote_ident(target)} AS {body}")
 
 
 def _structural_rejects(con: duckdb.DuckDBPyConnection,
@@ -215,3 +223,146 @@ def _drop_staging(con: duckdb.DuckDBPyConnection, count: int) -> None:
 
 def known_fields(kind: RecordKind) -> set[str]:
     return set(RECORD_FIELDS[kind])
+
+
+# In-memory tables (the ingestion API) --------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TableImport:
+    """What importing one in-memory table did, row by row where a caller must answer per row.
+
+    `rejected` holds the rows the contract's rules refused, with their reasons, by row number;
+    `duplicate_rows` (events only) the good rows not written because their message_id was
+    already stored, or came earlier in the same import.
+    """
+
+    summary: ImportSummary
+    rejected: tuple[tuple[int, str], ...]
+    duplicate_rows: tuple[int, ...] = ()
+
+
+def import_table(
+    wh: Warehouse,
+    kind: RecordKind,
+    table: pa.Table,
+    *,
+    batch_id: str | None = None,
+    source: str = "<arrow>",
+) -> TableImport:
+    """Import an Arrow table of contract columns (text, or typed) like a file: the same rules,
+    the same loaders, one transaction. Rows are numbered by the table's `__row` column when it
+    has one. Nothing is quarantined: the caller gets each bad row and its reason instead."""
+    return import_tables(wh, {kind: table}, batch_id=batch_id, source=source)[kind]
+
+
+def import_tables(
+    wh: Warehouse,
+    tables: Mapping[RecordKind, pa.Table],
+    *,
+    batch_id: str | None = None,
+    source: str = "<arrow>",
+) -> dict[RecordKind, TableImport]:
+    """Import tables of several kinds whose rows describe the same records, in one transaction.
+
+    Rows with the same `__row` in different tables are one record (an identify call is an
+    events row and a users row): a row refused by the rules of one kind is withheld from the
+    others too, so a record is stored whole or not at all. Its reason is reported under the
+    kind whose rule refused it. With events among the tables, a record whose event is a
+    duplicate (a retry) writes none of its other rows either.
+    """
+    if not tables:
+        raise InputError("no tables given")
+    batch = batch_id or new_batch_id("api")
+    con = wh.duckdb
+    kinds = list(tables)
+    norms = {kind: f"{NORMALISED}_{kind}" for kind in kinds}
+    try:
+        own: dict[RecordKind, list[tuple[int, str]]] = {}
+        for index, kind in enumerate(kinds):
+            staged = stage_arrow(con, tables[kind], index, label=source)
+            _normalise(con, kind, [staged], {}, target=norms[kind])
+            own[kind] = [
+                (int(row), str(reason))
+                for row, reason in con.execute(
+                    f"SELECT __row, __reason FROM {quote_ident(norms[kind])} "
+                    "WHERE __reason IS NOT NULL ORDER BY __row"
+                ).fetchall()
+            ]
+        refused = sorted({row for found in own.values() for row, _ in found})
+        if len(kinds) > 1 and refused:
+            for kind in kinds:
+                con.execute(
+                    f"UPDATE {quote_ident(norms[kind])} SET __reason = "
+                    "'withheld: another row of the same record was rejected' "
+                    "WHERE __reason IS NULL AND __row IN (SELECT unnest(?))",
+                    [refused],
+                )
+        valid = {
+            kind: _count(
+                con,
+                f"SELECT count(*) FROM {quote_ident(norms[kind])} WHERE __reason IS NULL",
+            )
+            for kind in kinds
+        }
+        written: dict[RecordKind, int] = {}
+        duplicates: dict[RecordKind, tuple[int, ...]] = {}
+        con.begin()
+        try:
+            # Events first: a record whose event was already stored is a retry, and its other
+            # rows (an identify's traits) must not overwrite what came after the original.
+            for kind in sorted(kinds, key=lambda k: k != "events"):
+                norm = quote_ident(norms[kind])
+                if kind != "events" and duplicates.get("events"):
+                    con.execute(
+                        f"UPDATE {norm} SET __reason = 'duplicate record' "
+                        "WHERE __reason IS NULL AND __row IN (SELECT unnest(?))",
+                        [list(duplicates["events"])],
+                    )
+                written[kind] = loaders.LOADERS[kind](con, norm, batch)
+                duplicates[kind] = (
+                    _duplicate_event_rows(con, norm, batch)
+                    if kind == "events" and written[kind] < valid[kind]
+                    else ()
+                )
+            con.commit()
+        except BaseException:
+            con.rollback()
+            raise
+    except duckdb.Error as exc:
+        raise InputError(f"import failed: {str(exc).splitlines()[0]}") from exc
+    finally:
+        for index, kind in enumerate(kinds):
+            unstage_arrow(con, index)
+            con.execute(f"DROP TABLE IF EXISTS {quote_ident(norms[kind])}")
+    results: dict[RecordKind, TableImport] = {}
+    for kind in kinds:
+        rows = tables[kind].num_rows
+        summary = ImportSummary(
+            kind=kind,
+            accepted=written[kind],
+            rejected=rows - valid[kind],
+            duplicates=valid[kind] - written[kind],
+            quarantine=None,
+            sources=(source,),
+            batch_id=batch,
+        )
+        results[kind] = TableImport(summary, tuple(own[kind]), duplicates[kind])
+    return results
+
+
+def _duplicate_event_rows(con: duckdb.DuckDBPyConnection, norm: str, batch: str) -> tuple[int, ...]:
+    """Good rows the events loader did not write: their message_id was stored before, or an
+    earlier row of this import had it (the loader keeps the first by source and row)."""
+    rows = con.execute(
+        f"""
+SELECT __row FROM (
+  SELECT __row, message_id,
+         row_number() OVER (PARTITION BY message_id ORDER BY __source, __row) AS __nth
+  FROM {norm} WHERE __reason IS NULL) n
+WHERE __nth > 1 OR message_id NOT IN (SELECT message_id FROM events WHERE batch_id = ?)
+ORDER BY __row
+""",
+        [batch],
+    ).fetchall()
+    return tuple(int(r[0]) for r in rows)

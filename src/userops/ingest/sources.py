@@ -7,16 +7,18 @@ the file: line numbers (header = line 1) for CSV and JSON Lines, 1-based indexes
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import duckdb
+import pyarrow as pa
 
 from userops.errors import InputError
 from userops.warehouse.schema import quote_ident
 
-Format = Literal["csv", "jsonl", "parquet"]
+Format = Literal["csv", "jsonl", "parquet", "arrow"]  # arrow: an in-memory table (HTTP API)
 _SUFFIXES: dict[str, Format] = {
     ".csv": "csv",
     ".tsv": "csv",
@@ -139,6 +141,35 @@ def _stage_jsonl(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> None:
         f"SELECT {cols} FROM {quote_ident(lines)}",
         params,
     )
+
+
+def stage_arrow(
+    con: duckdb.DuckDBPyConnection, table: pa.Table, index: int, *, label: str = "<arrow>"
+) -> StagedSource:
+    """An in-memory Arrow table (the ingestion API's rows) as a staged source.
+
+    Row numbers come from the table's `__row` column when it has one (the API numbers an item
+    by its place in the request), else 1..n. Every row is a record (`__bad_line` is FALSE):
+    whatever could not become a row was refused before it got here.
+    """
+    name = f"__src_{index}"
+    con.register(f"{name}_arrow", table)
+    row = "__row" if "__row" in table.column_names else "row_number() OVER ()"
+    excluded = " EXCLUDE (__row)" if "__row" in table.column_names else ""
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW {quote_ident(name)} AS "
+        f"SELECT {row} AS __row, FALSE AS __bad_line, *{excluded} "
+        f"FROM {quote_ident(name + '_arrow')}"
+    )
+    return StagedSource(label, "arrow", name, _describe(con, name))
+
+
+def unstage_arrow(con: duckdb.DuckDBPyConnection, index: int) -> None:
+    """Drop what `stage_arrow` made, so the connection holds no reference to the table."""
+    name = f"__src_{index}"
+    con.execute(f"DROP VIEW IF EXISTS {quote_ident(name)}")
+    with contextlib.suppress(duckdb.Error):  # already gone
+        con.unregister(f"{name}_arrow")
 
 
 def csv_structural_rejects(con: duckdb.DuckDBPyConnection, source: StagedSource) -> str | None:
