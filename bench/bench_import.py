@@ -13,7 +13,7 @@ from pathlib import Path
 
 import duckdb
 
-from bench.common import Result, demo_events, timed
+from bench.common import Result, demo_events, timed_cpu
 from userops.ingest.service import import_paths
 from userops.settings import Settings
 from userops.warehouse import schema
@@ -48,8 +48,8 @@ def run(sizes: tuple[int, ...] = SIZES) -> list[Result]:
         path = demo_events(rows)
         with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
             work = Path(tmp)
-            baseline = timed(partial(_baseline, path, work), repeat=2)
-            ours = timed(partial(_ours, path, work), repeat=2)
+            baseline, baseline_cpu = timed_cpu(partial(_baseline, path, work), repeat=2)
+            ours, ours_cpu = timed_cpu(partial(_ours, path, work), repeat=2)
         results.append(
             Result(
                 name=f"import {rows / 1e6:g}M events (parquet)",
@@ -58,6 +58,8 @@ def run(sizes: tuple[int, ...] = SIZES) -> list[Result]:
                 baseline="DuckDB INSERT ... read_parquet",
                 target=">=0.5x",
                 units=rows,
+                ours_cpu_s=ours_cpu,
+                baseline_cpu_s=baseline_cpu,
             )
         )
     return results

@@ -113,8 +113,8 @@ def _text(
     col_type = source.columns[column]
     if col_type != "VARCHAR":
         value = f"CAST({ref} AS VARCHAR)"
-    elif source.fmt == "parquet":
-        value = f"NULLIF({ref}, '')"  # typed files carry exact values: no trimming
+    elif source.fmt in ("parquet", "arrow"):
+        value = f"NULLIF({ref}, '')"  # typed sources and the API carry exact values: no trim
     else:
         value = f"NULLIF(trim({ref}), '')"
     sel.columns[name] = value
