@@ -39,17 +39,27 @@ def _identity(union: str) -> str:
 def _load_events(con: duckdb.DuckDBPyConnection, norm: str, batch: str) -> int:
     """Insert the first valid row of each new message_id.
 
-    Done in narrow steps (ids and row keys only) rather than one window over the wide rows:
-    the first row per message_id in the batch, then the ids the warehouse already has (a semi
-    join probing the warehouse with the batch's ids), then one insert.
+    Done in narrow steps (hashes, ids and row keys only) rather than one window over the wide
+    rows: the later repeats of an id within the batch, then the ids the warehouse already has
+    (probing the warehouse with the batch's ids), then one insert leaving both out.
     """
+    # Repeats within the batch: grouping 64-bit hashes is far cheaper than grouping the id
+    # strings, and only ids whose hash repeats are then compared exactly.
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE __first AS SELECT message_id, min(__key) AS __key "
-        f"FROM {norm} WHERE __reason IS NULL GROUP BY message_id"
+        f"""
+CREATE OR REPLACE TEMP TABLE __later AS
+SELECT __key FROM (
+  SELECT __key, row_number() OVER (PARTITION BY message_id ORDER BY __key) AS __nth
+  FROM {norm}
+  WHERE __reason IS NULL AND hash(message_id) IN (
+    SELECT h FROM (SELECT hash(message_id) AS h FROM {norm} WHERE __reason IS NULL)
+    GROUP BY h HAVING count(*) > 1))
+WHERE __nth > 1
+"""
     )
     con.execute(
         "CREATE OR REPLACE TEMP TABLE __seen AS SELECT DISTINCT e.message_id FROM events e "
-        "WHERE e.message_id IN (SELECT message_id FROM __first)"
+        f"WHERE e.message_id IN (SELECT message_id FROM {norm} WHERE __reason IS NULL)"
     )
     cols = ", ".join(quote_ident(c) for c in EVENTS.column_names)
     inserted = _row_count(
@@ -60,13 +70,14 @@ SELECT n.message_id, type, event, user_id, anonymous_id, previous_id, group_id, 
        now() AS received_at, revenue, currency, item_id, category, properties, context,
        ? AS batch_id
 FROM {norm} n
-SEMI JOIN __first f ON n.__key = f.__key
+ANTI JOIN __later l ON n.__key = l.__key
 ANTI JOIN __seen s ON n.message_id = s.message_id
+WHERE __reason IS NULL
 """,
             [batch],
         )
     )
-    con.execute("DROP TABLE __first")
+    con.execute("DROP TABLE __later")
     con.execute("DROP TABLE __seen")
     _link_identities(con, norm)
     return inserted

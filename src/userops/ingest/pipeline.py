@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -59,7 +60,8 @@ def import_files(
             step(f"reading {path.name}")
             sources.append(stage_source(con, path, index))
         step("checking rows")
-        _normalise(con, kind, sources, mapping or {})
+        with _unordered(con):
+            _normalise(con, kind, sources, mapping or {})
         structural = _structural_rejects(con, sources)
         if strict:
             _fail_on_first_bad_row(con, sources, structural)
@@ -68,13 +70,14 @@ def import_files(
         valid = _count(con, f"SELECT count(*) FROM {NORMALISED} WHERE __reason IS NULL")
         pending = _write_quarantine(con, kind, sources, structural, quarantine_dir, batch)
         step("loading")
-        con.begin()
-        try:
-            written = loaders.LOADERS[kind](con, NORMALISED, batch)
-            con.commit()
-        except BaseException:
-            con.rollback()
-            raise
+        with _unordered(con):
+            con.begin()
+            try:
+                written = loaders.LOADERS[kind](con, NORMALISED, batch)
+                con.commit()
+            except BaseException:
+                con.rollback()
+                raise
         quarantine = _publish(pending)
         return ImportSummary(
             kind=kind,
@@ -89,6 +92,17 @@ def import_files(
         raise InputError(f"import failed: {str(exc).splitlines()[0]}") from exc
     finally:
         _drop_staging(con, len(paths))
+
+
+@contextmanager
+def _unordered(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Let DuckDB write results in any order: every staged row carries its own `__row`, and
+    dropping the order constraint lets both cores work on the large statements."""
+    con.execute("SET preserve_insertion_order = false")
+    try:
+        yield
+    finally:
+        con.execute("RESET preserve_insertion_order")
 
 
 def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
@@ -110,8 +124,9 @@ def _normalise(
     con.execute(f"CREATE OR REPLACE TEMP TABLE {quote_ident(target)} AS {body}")
 
 
-def _structural_rejects(con: duckdb.DuckDBPyConnection,
-                        sources: list[StagedSource]) -> list[tuple[int, int, str]]:
+def _structural_rejects(
+    con: duckdb.DuckDBPyConnection, sources: list[StagedSource]
+) -> list[tuple[int, int, str]]:
     """CSV lines DuckDB could not split into the header's columns: (source, line, reason)."""
     found: list[tuple[int, int, str]] = []
     for index, source in enumerate(sources):
@@ -126,8 +141,11 @@ def _structural_rejects(con: duckdb.DuckDBPyConnection,
     return found
 
 
-def _fail_on_first_bad_row(con: duckdb.DuckDBPyConnection, sources: list[StagedSource],
-                           structural: list[tuple[int, int, str]]) -> None:
+def _fail_on_first_bad_row(
+    con: duckdb.DuckDBPyConnection,
+    sources: list[StagedSource],
+    structural: list[tuple[int, int, str]],
+) -> None:
     row = con.execute(
         f"SELECT __source, __row, __reason FROM {NORMALISED} WHERE __reason IS NOT NULL "
         "ORDER BY __source, __row LIMIT 1"
@@ -174,8 +192,9 @@ def _write_quarantine(
     return part, final
 
 
-def _raw_records(con: duckdb.DuckDBPyConnection, sources: list[StagedSource],
-                 chunk: list[tuple[Any, ...]]) -> dict[tuple[int, int], Any]:
+def _raw_records(
+    con: duckdb.DuckDBPyConnection, sources: list[StagedSource], chunk: list[tuple[Any, ...]]
+) -> dict[tuple[int, int], Any]:
     """The bad rows as the file had them, so a user can fix and re-import them."""
     found: dict[tuple[int, int], Any] = {}
     by_source: dict[int, list[int]] = {}

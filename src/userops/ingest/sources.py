@@ -53,7 +53,7 @@ def _json_pointer(key: str) -> str:
 
 
 def _describe(con: duckdb.DuckDBPyConnection, relation: str) -> dict[str, str]:
-    rows = con.execute(f"DESCRIBE {quote_ident(relation)}").fetchall()  # noqa: S608
+    rows = con.execute(f"DESCRIBE {quote_ident(relation)}").fetchall()
     return {str(r[0]): str(r[1]) for r in rows if str(r[0]) not in {"__row", "__bad_line"}}
 
 
@@ -77,7 +77,7 @@ def stage_source(con: duckdb.DuckDBPyConnection, path: Path, index: int) -> Stag
 def _stage_parquet(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> None:
     con.read_parquet(str(path), file_row_number=True).create_view(f"{name}_file")
     con.execute(
-        f"CREATE OR REPLACE TEMP VIEW {quote_ident(name)} AS "  # noqa: S608
+        f"CREATE OR REPLACE TEMP VIEW {quote_ident(name)} AS "
         f"SELECT file_row_number + 1 AS __row, FALSE AS __bad_line, "
         f"* EXCLUDE (file_row_number) FROM {quote_ident(name + '_file')}"
     )
@@ -88,7 +88,7 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> None:
     rejects = f"{name}_rejects"
     scan = f"{name}_scan"
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {quote_ident(scan)} AS "  # noqa: S608
+        f"CREATE OR REPLACE TEMP TABLE {quote_ident(scan)} AS "
         f"SELECT row_number() OVER () AS __n, * FROM read_csv(?, all_varchar = true, "
         f"header = true, store_rejects = true, "
         f"rejects_table = '{rejects}', rejects_scan = '{rejects}_scans')",
@@ -96,13 +96,13 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> None:
     )
     # Good row n sits on line n + 1 + (number of rejected lines before it).
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {quote_ident(name + '_badlines')} AS "  # noqa: S608
+        f"CREATE OR REPLACE TEMP TABLE {quote_ident(name + '_badlines')} AS "
         f"SELECT line, line - 1 - row_number() OVER (ORDER BY line) AS goods_before, "
         f"max(error_message) AS error_message FROM {quote_ident(rejects)} "
         f"GROUP BY line"
     )
     con.execute(
-        f"CREATE OR REPLACE TEMP VIEW {quote_ident(name)} AS "  # noqa: S608
+        f"CREATE OR REPLACE TEMP VIEW {quote_ident(name)} AS "
         f"SELECT __n + 1 + (SELECT count(*) FROM {quote_ident(name + '_badlines')} b "
         f"WHERE b.goods_before < s.__n) AS __row, FALSE AS __bad_line, * EXCLUDE (__n) "
         f"FROM {quote_ident(scan)} s"
@@ -112,7 +112,7 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> None:
 def _stage_jsonl(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> None:
     lines = f"{name}_lines"
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {quote_ident(lines)} AS "  # noqa: S608
+        f"CREATE OR REPLACE TEMP TABLE {quote_ident(lines)} AS "
         "SELECT __row, TRY_CAST(line AS JSON) AS j, line FROM ("
         "SELECT row_number() OVER () AS __row, line FROM read_csv(?, "
         "columns = {'line': 'VARCHAR'}, delim = chr(30), quote = '', escape = '', "
@@ -122,7 +122,7 @@ def _stage_jsonl(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> None:
     keys = [
         str(r[0])
         for r in con.execute(
-            f"SELECT DISTINCT unnest(json_keys(j)) AS k FROM {quote_ident(lines)} "  # noqa: S608
+            f"SELECT DISTINCT unnest(json_keys(j)) AS k FROM {quote_ident(lines)} "
             "WHERE json_type(j) = 'OBJECT' ORDER BY k"
         ).fetchall()
     ]
@@ -137,7 +137,7 @@ def _stage_jsonl(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> None:
         params += [_json_pointer(k)] * 3
     cols = ", ".join(["__row", "coalesce(json_type(j) <> 'OBJECT', TRUE) AS __bad_line", *select])
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {quote_ident(name)} AS "  # noqa: S608
+        f"CREATE OR REPLACE TEMP TABLE {quote_ident(name)} AS "
         f"SELECT {cols} FROM {quote_ident(lines)}",
         params,
     )
