@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from userops.settings import Settings
 
-_MODULES = ("ingest", "operators", "overview", "keys")
+_MODULES = ("ingest", "operators", "overview", "keys", "metrics", "funnels", "membership")
 
 
 def install(app: FastAPI, settings: Settings) -> None:

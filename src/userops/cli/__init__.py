@@ -7,7 +7,7 @@ import traceback
 
 import typer
 
-from userops.cli import imports, keys, metrics, server, setup, users
+from userops.cli import demo, funnel, imports, keys, membership, metrics, server, setup, users
 from userops.cli.common import console_err, state
 from userops.errors import UseropsError
 
@@ -33,19 +33,10 @@ server.register(app)
 app.add_typer(imports.app, name="import")
 app.add_typer(users.app, name="users")
 app.add_typer(keys.app, name="keys")
+membership.register(app)
 app.add_typer(metrics.app, name="metrics")
-
-
-def _mount_optional() -> None:
-    """Command groups that live in their own modules, mounted when present."""
-    try:
-        from userops.cli import demo
-    except ImportError:  # pragma: no cover - during development only
-        return
-    demo.register(app) if hasattr(demo, "register") else app.add_typer(demo.app, name="demo")
-
-
-_mount_optional()
+funnel.register(metrics.app)
+app.add_typer(demo.app, name="demo")
 
 
 def main() -> None:

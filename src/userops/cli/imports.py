@@ -91,3 +91,25 @@ def import_items(
 ) -> None:
     """Import or update the item catalogue (item_id, name, category, price, properties)."""
     _run("items", paths, map_, strict, as_json)
+
+
+@app.command("costs")
+def import_costs(
+    path: Annotated[Path, typer.Argument(help="A .csv or .parquet file: date, channel, amount.")],
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help='Print {"source", "rows", "added", "replaced", "total"}.'),
+    ] = False,
+) -> None:
+    """Import channel costs (date YYYY-MM-DD, channel, amount, optional currency) for CAC and
+    ROI. Rows of one date and channel are added up; a re-import replaces those days."""
+    from userops.analytics.costs import import_costs_file
+
+    result = import_costs_file(get_settings(), path)
+    if as_json:
+        print_json(result.as_json())
+        return
+    console.print(
+        f"[bold]costs[/]: {result.rows:,} rows, {result.added:,} new days, "
+        f"{result.replaced:,} replaced, total {result.total:,.2f}"
+    )

@@ -132,6 +132,18 @@ ITEMS = Table(
     key=("item_id",),
 )
 
+COSTS = Table(
+    name="costs",
+    doc="What each acquisition channel cost per local day (`userops import costs`).",
+    columns=(
+        Column("date", "date", False, "The local day the money was spent."),
+        Column("channel", "string", False, "Acquisition channel, as in users.channel."),
+        Column("amount", "money", False, "Spend in currency units (2 decimals)."),
+        Column("currency", "string", doc="ISO 4217 code, when the file gives one."),
+    ),
+    key=("date", "channel"),
+)
+
 META = Table(
     name="userops_meta",
     doc="Schema version of the warehouse.",
@@ -139,7 +151,9 @@ META = Table(
     key=("key",),
 )
 
-TABLES: Final[dict[str, Table]] = {t.name: t for t in (EVENTS, USERS, IDENTITIES, ITEMS, META)}
+TABLES: Final[dict[str, Table]] = {
+    t.name: t for t in (EVENTS, USERS, IDENTITIES, ITEMS, COSTS, META)
+}
 
 
 def quote_ident(name: str) -> str:
