@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 from chdb import session as chs
+
 from tests.conformance.chdb_backend import ChdbBackend
 from tests.conformance.datasets import END, START, hard_events, load_duckdb
-
 from userops.services.demo import load_demo
 from userops.settings import Settings
 from userops.warehouse import schema

@@ -23,9 +23,9 @@ from typing import Any
 
 import ibis
 import pytest
+
 from tests.conformance.chdb_backend import ChdbBackend
 from tests.conformance.conftest import Engines
-
 from userops.analytics.base import UnboundSource
 from userops.analytics.filters import Filters, PropertyFilter, TraitFilter
 from userops.analytics.funnels import FunnelSpec, FunnelStep, funnel, funnel_users_expr
