@@ -7,7 +7,7 @@ import importlib
 
 from bench.common import print_table
 
-SUITES = ("import", "ingest_http")
+SUITES = ("import", "ingest_http", "membership")
 
 
 def main() -> None:

@@ -38,7 +38,8 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, description="Port `userops serve` listens on.")
     timezone: str = Field(
         default="Asia/Shanghai",
-        description="IANA time zone whose local days bound every metric; naive times are read in it.",
+        description="IANA time zone whose local days bound every metric; "
+        "naive times are read in it.",
     )
 
     @field_validator("timezone")

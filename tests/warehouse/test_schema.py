@@ -63,8 +63,8 @@ def test_second_writer_gets_a_clear_busy_error(tmp_path: Path) -> None:
         [
             sys.executable,
             "-c",
-            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('ready', flush=True); "
-            "time.sleep(30)",
+            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
+            "print('ready', flush=True); time.sleep(30)",
             str(tmp_path / "warehouse.duckdb"),
         ],
         stdout=subprocess.PIPE,

@@ -163,6 +163,5 @@ def load(
     for name in ("users", "items", "events"):
         s = getattr(loaded, name)
         console.print(
-            f"{name}: {s.accepted:,} accepted, {s.rejected:,} rejected, "
-            f"{s.duplicates:,} duplicates"
+            f"{name}: {s.accepted:,} accepted, {s.rejected:,} rejected, {s.duplicates:,} duplicates"
         )

@@ -189,7 +189,7 @@ def clickhouse_ddl(table: Table) -> str:
         order = table.key
     else:
         engine = "MergeTree"
-        order = table.order_by + ("message_id",) if table.order_by else ("tuple()",)
+        order = (*table.order_by, "message_id") if table.order_by else ("tuple()",)
     order_sql = ", ".join(o if o == "tuple()" else quote_ident(o) for o in order)
     return (
         f"CREATE TABLE IF NOT EXISTS {quote_ident(table.name)} ({', '.join(cols)}) "
