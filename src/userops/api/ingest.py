@@ -32,8 +32,10 @@ from sqlalchemy import Engine
 from userops.domain.contract import MAX_BATCH_BYTES, MAX_EVENT_BYTES
 from userops.ingest.payloads import CALLS, PayloadError, Rows, envelope, parse_body, to_rows
 from userops.ingest.writer import GroupWriter, Outcome, WriterClosed, WriterUnavailable
+from userops.membership import rules
 from userops.services.keys import hash_key, verify_key_hash
 from userops.services.runtime import Runtime
+from userops.warehouse.connection import Warehouse
 
 log = logging.getLogger("userops.ingest")
 
@@ -79,7 +81,12 @@ class IngestState:
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Start the writer over the server's warehouse; at shutdown, write what is queued first."""
     runtime: Runtime = app.state.runtime
-    writer = GroupWriter(runtime.warehouse)
+    settings = runtime.settings
+
+    def apply_incentive_rules(wh: Warehouse, batch: str) -> object:
+        return rules.apply_batch(runtime.engine, wh, batch_id=batch, tz=settings.tz)
+
+    writer = GroupWriter(runtime.warehouse, after_commit=apply_incentive_rules)
     app.state.ingest = IngestState(writer, KeyCache(runtime.engine))
     try:
         yield

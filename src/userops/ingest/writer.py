@@ -14,6 +14,7 @@ cannot fail the others; a request whose own write fails gets the error (nothing 
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
@@ -32,6 +33,8 @@ from userops.ingest.pipeline import TableImport, import_tables, new_batch_id
 from userops.warehouse.connection import Warehouse
 
 WarehouseAccess = Callable[[], AbstractContextManager[Warehouse]]
+AfterCommit = Callable[[Warehouse, str], object]
+_log = logging.getLogger(__name__)
 
 
 class WriterUnavailable(UseropsError):
@@ -83,8 +86,10 @@ class GroupWriter:
         max_queued_rows: int = 250_000,
         gather_wait: float = 0.05,
         source: str = "http",
+        after_commit: AfterCommit | None = None,
     ):
         self._warehouse = warehouse
+        self._after_commit = after_commit
         self._max_rows = max_rows
         self._max_queued = max_queued_rows
         self._gather_wait = gather_wait
@@ -198,12 +203,24 @@ class GroupWriter:
         users = _stack(group, offsets, "users")
         if users.num_rows:
             tables["users"] = users
+        batch = new_batch_id("http")
         with self._warehouse() as wh:
-            done = import_tables(wh, tables, batch_id=new_batch_id("http"), source=self._source)
+            done = import_tables(wh, tables, batch_id=batch, source=self._source)
+            if self._after_commit is not None:
+                self._run_after_commit(wh, batch)
         return [
             _share(done, job, start, start + job.rows.items)
             for job, start in zip(group, offsets, strict=True)
         ]
+
+    def _run_after_commit(self, wh: Warehouse, batch: str) -> None:
+        """Best effort: the events are committed whatever happens here, and whatever a hook
+        (the incentive rules) misses is caught up by its own backfill, exactly once."""
+        assert self._after_commit is not None
+        try:
+            self._after_commit(wh, batch)
+        except Exception:
+            _log.exception("after-commit hook failed for batch %s; a backfill will catch up", batch)
 
 
 def _stack(group: list[_Job], offsets: list[int], kind: str) -> pa.Table:

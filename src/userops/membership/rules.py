@@ -662,6 +662,8 @@ def apply_batch(
     """
     total = ApplyResult()
     names = _rule_event_names(engine)
+    if not names:
+        return total  # no active rule: nothing to read back from the warehouse
     for rows in warehouse_events(wh, names=names, batch_id=batch_id):
         with session_scope(engine) as session:
             total += apply_rules_to_events(session, rows, tz=tz)
