@@ -221,11 +221,18 @@ def test_console_in_chromium(server: Server) -> None:
             # a role change through htmx: the row is swapped in place (CSRF header from hx-headers)
             page.evaluate("window.sameDocument = true")
             row = page.locator(f"tr#op-{VIEWER[0]}")
+            # count htmx's settled swaps, so the row is touched again only once it was replaced
+            page.evaluate(
+                "window.swaps = 0; "
+                "document.body.addEventListener('htmx:afterSettle', () => window.swaps++)"
+            )
             row.locator('select[name="role"]').select_option("analyst")
             row.locator('button:has-text("Save")').click()
+            page.wait_for_function("() => window.swaps >= 1")
             expect(page.locator(f"tr#op-{VIEWER[0]} select[name='role']")).to_have_value("analyst")
             page.locator(f"tr#op-{VIEWER[0]} select[name='role']").select_option("viewer")
             page.locator(f"tr#op-{VIEWER[0]} button:has-text('Save')").click()
+            page.wait_for_function("() => window.swaps >= 2")
             expect(page.locator(f"tr#op-{VIEWER[0]} select[name='role']")).to_have_value("viewer")
             assert page.evaluate("window.sameDocument === true")  # no page load: htmx swapped it
             page.screenshot(path=ARTIFACTS / "console-admin-operators.png", full_page=True)
