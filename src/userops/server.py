@@ -49,9 +49,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 def _mount_faces(app: FastAPI, settings: Settings) -> None:
     from userops import api, web
 
-    for install in (getattr(api, "install", None), getattr(web, "install", None)):
-        if install is not None:
-            install(app, settings)
+    api.install(app, settings)
+    web.install(app, settings)
 
 
 def app_factory() -> FastAPI:

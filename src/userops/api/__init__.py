@@ -1,25 +1,18 @@
 """HTTP API faces: the Segment-compatible ingestion API (/v1) and the JSON API (/api).
 
-Each module in `_MODULES` exposes `router: fastapi.APIRouter`; `install` adds them all.
+Each module below exposes `router: fastapi.APIRouter`; `install` adds them all.
 """
 
 from __future__ import annotations
 
-import importlib
-
 from fastapi import FastAPI
 
+from userops.api import funnels, ingest, membership, metrics, operators, overview
 from userops.settings import Settings
 
-_MODULES = ("ingest", "operators", "overview", "keys", "metrics", "funnels", "membership")
+_MODULES = (ingest, operators, overview, metrics, funnels, membership)
 
 
 def install(app: FastAPI, settings: Settings) -> None:
-    for name in _MODULES:
-        try:
-            module = importlib.import_module(f"userops.api.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"userops.api.{name}":
-                continue  # TODO(lead): make strict once every module exists
-            raise
+    for module in _MODULES:
         app.include_router(module.router)

@@ -8,6 +8,7 @@ import typer
 import uvicorn
 
 from userops.cli.common import console, stage_progress
+from userops.services.auth import ensure_demo_admin
 from userops.services.demo import load_demo, warehouse_is_empty
 from userops.services.setup import initialise
 from userops.settings import get_settings
@@ -56,10 +57,6 @@ def register(app: typer.Typer) -> None:
 
 
 def _ensure_demo_admin() -> None:
-    try:
-        from userops.services.auth import ensure_demo_admin
-    except ImportError:  # the console's auth arrives with the server issue
-        return
     login = ensure_demo_admin(get_settings())
     if login is not None:
         console.print(f"demo admin: [bold]{login[0]}[/] / [bold]{login[1]}[/]")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from userops.errors import InputError
+
 
 @dataclass(frozen=True, slots=True)
 class ImportSummary:
@@ -46,8 +48,6 @@ class RejectedRow:
 
 def parse_mapping(pairs: list[str], allowed: set[str]) -> dict[str, str]:
     """Read `--map field=column` options into {field: column}, naming any bad pair."""
-    from userops.errors import InputError
-
     mapping: dict[str, str] = {}
     for pair in pairs:
         target, sep, source = pair.partition("=")

@@ -20,7 +20,7 @@ import duckdb
 import orjson
 import pyarrow as pa
 
-from userops.domain.contract import RECORD_FIELDS, RecordKind
+from userops.domain.contract import RecordKind
 from userops.domain.imports import ImportSummary
 from userops.errors import InputError
 from userops.ingest import loaders
@@ -238,10 +238,6 @@ def _drop_staging(con: duckdb.DuckDBPyConnection, count: int) -> None:
                 con.execute(f"DROP {kind} IF EXISTS {quote_ident(name)}")
             except duckdb.Error:
                 continue  # the name is of the other kind, or the connection is closing
-
-
-def known_fields(kind: RecordKind) -> set[str]:
-    return set(RECORD_FIELDS[kind])
 
 
 # In-memory tables (the ingestion API) --------------------------------------------------------
