@@ -586,3 +586,104 @@ def _refuse_ledger_change(_mapper: Mapper[Any], _connection: Any, target: Any) -
 for _append_only in (PointsEntry, PointsAllocation, GrowthEntry, RuleApplication, BenefitUse):
     event.listen(_append_only, "before_update", _refuse_ledger_change)
     event.listen(_append_only, "before_delete", _refuse_ledger_change)
+
+
+# Profiles: tag taxonomy, tag definitions, segments (userops.profiles; docs/profiles.md) --------
+# Tag values, their daily snapshots and segment members live in the warehouse (tag_values,
+# tag_snapshots, segment_members): they are per user and read by analytical queries.
+
+TagValueType = Literal["boolean", "enum", "number", "date"]
+TagKind = Literal["rule", "computed", "imported"]
+SegmentKind = Literal["dynamic", "static"]
+RefreshStatus = Literal["running", "succeeded", "failed", "interrupted"]
+RefreshSchedule = Literal["daily", "manual"]
+
+TAG_VALUE_TYPES: Final[tuple[str, ...]] = get_args(TagValueType)
+TAG_KINDS: Final[tuple[str, ...]] = get_args(TagKind)
+SEGMENT_KINDS: Final[tuple[str, ...]] = get_args(SegmentKind)
+REFRESH_STATUSES: Final[tuple[str, ...]] = get_args(RefreshStatus)
+REFRESH_SCHEDULES: Final[tuple[str, ...]] = get_args(RefreshSchedule)
+CODE_LENGTH: Final = 64
+
+
+class TagCategory(Base):
+    """A first-level category (parent_id NULL) or a sub-category of the tag taxonomy."""
+
+    __tablename__ = "tag_categories"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(CODE_LENGTH), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[str | None] = mapped_column(String(200))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("tag_categories.id"))
+    position: Mapped[int] = mapped_column(default=0)
+    builtin: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TagDefinition(Base):
+    """A tag: what it means (`definition`, by `kind`), its value type and refresh schedule.
+
+    `code` is the key its values carry in the warehouse (tag_values.tag)."""
+
+    __tablename__ = "tags"
+    __table_args__ = (
+        CheckConstraint(_one_of("value_type", TAG_VALUE_TYPES), name="value_type"),
+        CheckConstraint(_one_of("kind", TAG_KINDS), name="kind"),
+        CheckConstraint(_one_of("schedule", REFRESH_SCHEDULES), name="schedule"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(CODE_LENGTH), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[str | None] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    owner: Mapped[str | None] = mapped_column(String(200))
+    category_id: Mapped[int] = mapped_column(ForeignKey("tag_categories.id"))
+    value_type: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(16))
+    definition: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    schedule: Mapped[str] = mapped_column(String(16), default="daily")
+    is_active: Mapped[bool] = mapped_column(default=True)
+    builtin: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    refreshed_at: Mapped[datetime | None]
+    tagged_users: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class Segment(Base):
+    """An audience (人群): a rule (documented JSON, docs/segments.md) evaluated on refresh
+    (dynamic) or a frozen list of users (static); members live in warehouse.segment_members."""
+
+    __tablename__ = "segments"
+    __table_args__ = (CheckConstraint(_one_of("kind", SEGMENT_KINDS), name="kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(CODE_LENGTH), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(16))
+    rule: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    source: Mapped[str | None] = mapped_column(Text)
+    owner: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    refreshed_at: Mapped[datetime | None]
+    size: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class RefreshRun(Base):
+    """One run of `userops tags refresh` (or the server's daily schedule)."""
+
+    __tablename__ = "refresh_runs"
+    __table_args__ = (CheckConstraint(_one_of("status", REFRESH_STATUSES), name="status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    snapshot_date: Mapped[date | None]
+    trigger: Mapped[str] = mapped_column(String(32), default="cli")
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    error: Mapped[str | None] = mapped_column(Text)

@@ -13,7 +13,7 @@ from typing import Final
 import ibis
 import ibis.expr.datatypes as dt
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2  # 2: tag_values, tag_snapshots, segment_members
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +44,7 @@ _DUCKDB_TYPES: Final[dict[str, str]] = {
     "money": "DECIMAL(18,2)",
     "json": "JSON",
     "int": "BIGINT",
+    "float": "DOUBLE",
 }
 _CLICKHOUSE_TYPES: Final[dict[str, str]] = {
     "string": "String",
@@ -52,6 +53,7 @@ _CLICKHOUSE_TYPES: Final[dict[str, str]] = {
     "money": "Decimal(18,2)",
     "json": "String",
     "int": "Int64",
+    "float": "Float64",
 }
 _IBIS_TYPES: Final[dict[str, dt.DataType]] = {
     "string": dt.String(),
@@ -60,6 +62,7 @@ _IBIS_TYPES: Final[dict[str, dt.DataType]] = {
     "money": dt.Decimal(18, 2),
     "json": dt.JSON(),
     "int": dt.Int64(),
+    "float": dt.Float64(),
 }
 
 EVENTS = Table(
@@ -144,6 +147,51 @@ COSTS = Table(
     key=("date", "channel"),
 )
 
+TAG_VALUES = Table(
+    name="tag_values",
+    doc="The current value of every tag for every tagged user; a refresh replaces a tag's rows.",
+    columns=(
+        Column("tag", "string", False, "The tag's code (tags.code in the application database)."),
+        Column("user_id", "string", False),
+        Column(
+            "value",
+            "string",
+            False,
+            "The value as text: an enum case, 'true', a number, "
+            "or an ISO date; what conditions compare for enum and boolean tags.",
+        ),
+        Column("number", "float", doc="The value as a number, for number tags (and scores)."),
+        Column("refreshed_at", "timestamp", False, "When this value was computed, UTC."),
+    ),
+    key=("tag", "user_id"),
+)
+
+TAG_SNAPSHOTS = Table(
+    name="tag_snapshots",
+    doc="Tag values as they were on each refresh day (history, migration views); append-only "
+    "per day: a second refresh on the same local day replaces that day's rows.",
+    columns=(
+        Column("snapshot_date", "date", False, "The local day of the refresh."),
+        Column("tag", "string", False),
+        Column("user_id", "string", False),
+        Column("value", "string", False),
+        Column("number", "float"),
+    ),
+    key=("snapshot_date", "tag", "user_id"),
+)
+
+SEGMENT_MEMBERS = Table(
+    name="segment_members",
+    doc="Who is in each segment: the frozen list of a static segment, the last evaluation of a "
+    "dynamic one.",
+    columns=(
+        Column("segment", "string", False, "The segment's code (segments.code)."),
+        Column("user_id", "string", False),
+        Column("added_at", "timestamp", False, "When the evaluation or freeze put them there."),
+    ),
+    key=("segment", "user_id"),
+)
+
 META = Table(
     name="userops_meta",
     doc="Schema version of the warehouse.",
@@ -152,7 +200,18 @@ META = Table(
 )
 
 TABLES: Final[dict[str, Table]] = {
-    t.name: t for t in (EVENTS, USERS, IDENTITIES, ITEMS, COSTS, META)
+    t.name: t
+    for t in (
+        EVENTS,
+        USERS,
+        IDENTITIES,
+        ITEMS,
+        COSTS,
+        TAG_VALUES,
+        TAG_SNAPSHOTS,
+        SEGMENT_MEMBERS,
+        META,
+    )
 }
 
 
