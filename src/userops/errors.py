@@ -17,3 +17,12 @@ class InputError(UseropsError):
 
 class StoreBusyError(UseropsError):
     """Another process holds the single-writer warehouse."""
+
+
+class NotFoundError(InputError):
+    """The input names something that does not exist (an operator, a scheme, a segment)."""
+
+
+class ConflictError(InputError):
+    """The input clashes with what is stored: a taken name, an idempotency key reused for
+    another request, too few points to spend."""

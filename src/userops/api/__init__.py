@@ -1,6 +1,7 @@
 """HTTP API faces: the Segment-compatible ingestion API (/v1) and the JSON API (/api).
 
-Each module below exposes `router: fastapi.APIRouter`; `install` adds them all.
+Each module below exposes `router: fastapi.APIRouter`; `install` adds them all, and the one
+handler that answers a service's `InputError` as a JSON refusal (400, 404 or 409).
 """
 
 from __future__ import annotations
@@ -8,6 +9,8 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from userops.api import funnels, ingest, membership, metrics, operators, overview
+from userops.api.deps import refused
+from userops.errors import InputError
 from userops.settings import Settings
 
 _MODULES = (ingest, operators, overview, metrics, funnels, membership)
@@ -16,3 +19,4 @@ _MODULES = (ingest, operators, overview, metrics, funnels, membership)
 def install(app: FastAPI, settings: Settings) -> None:
     for module in _MODULES:
         app.include_router(module.router)
+    app.add_exception_handler(InputError, refused)

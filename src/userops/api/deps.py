@@ -12,10 +12,12 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
+from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyCookie, APIKeyHeader
+from starlette.responses import Response
 
 from userops.domain.roles import Permission, allows
-from userops.errors import InputError
+from userops.errors import ConflictError, InputError, NotFoundError
 from userops.services import auth
 from userops.services.auth import OperatorInfo
 from userops.services.runtime import Runtime
@@ -100,13 +102,23 @@ def check_csrf(
         )
 
 
-def http_error(exc: InputError) -> HTTPException:
-    """The HTTP reply for a refused change: 404 unknown operator, 409 conflict, else 400."""
-    if isinstance(exc, auth.OperatorNotFound):
-        return HTTPException(status.HTTP_404_NOT_FOUND, str(exc))
-    if isinstance(exc, auth.OperatorConflict):
-        return HTTPException(status.HTTP_409_CONFLICT, str(exc))
-    return HTTPException(status.HTTP_400_BAD_REQUEST, str(exc))
+def refusal_status(exc: InputError) -> int:
+    """The HTTP status of a refused request: 404 unknown thing, 409 conflict, else 400."""
+    if isinstance(exc, NotFoundError):
+        return status.HTTP_404_NOT_FOUND
+    if isinstance(exc, ConflictError):
+        return status.HTTP_409_CONFLICT
+    return status.HTTP_400_BAD_REQUEST
+
+
+def refused(_request: Request, exc: Exception) -> Response:
+    """The app's reply to an `InputError` a route let through: `{"detail": message}`.
+
+    Routes call services and let their InputErrors rise; this handler (installed by
+    `userops.api.install`) turns each into one JSON refusal, so no route repeats a try/except.
+    """
+    assert isinstance(exc, InputError)
+    return JSONResponse({"detail": str(exc)}, status_code=refusal_status(exc))
 
 
 Viewer = Annotated[OperatorInfo, Depends(require("view"))]

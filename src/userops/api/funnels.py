@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Body, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from userops.analytics.filters import Op, fields_help, parse_by, parse_where
@@ -27,7 +27,6 @@ from userops.analytics.funnels import (
 )
 from userops.analytics.periods import resolve_range
 from userops.api.deps import Viewer, check_csrf, runtime_of, settings_of
-from userops.errors import InputError
 
 router = APIRouter(prefix="/api/metrics", tags=["metrics"], dependencies=[Depends(check_csrf)])
 
@@ -134,13 +133,10 @@ def _spec(body: FunnelIn, request: Request) -> FunnelSpec:
     summary="Funnel: users through ordered steps within a window",
 )
 def post_funnel(request: Request, operator: Viewer, body: Annotated[FunnelIn, Body()]) -> FunnelOut:
-    try:
-        spec = _spec(body, request)
-        with runtime_of(request).warehouse() as wh:
-            result = funnel(wh, spec)
-        dropped = result.dropped_users(body.dropped_at) if body.dropped_at is not None else None
-    except InputError as exc:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
+    spec = _spec(body, request)
+    with runtime_of(request).warehouse() as wh:
+        result = funnel(wh, spec)
+    dropped = result.dropped_users(body.dropped_at) if body.dropped_at is not None else None
     return FunnelOut.model_validate(
         {
             **result.as_json(),

@@ -4,8 +4,9 @@ leaderboards and the economy report (docs/membership.md).
 Reads need a signed-in operator of any role (`view`); writes need the `change` permission
 (operator or admin) and the session's CSRF header. Every points write carries an idempotency
 `key`: a retried request answers what the first did (`replayed: true`) and writes nothing.
-Refusals are 400 (a bad input), 404 (an unknown user entry or scheme is a 400 too: the message
-names it), 409 (a key used for another request, or too few points).
+Services' refusals rise to the API's one handler (`userops.api.deps.refused`): 400 for a bad
+input (an unknown scheme or rule is a 400 too: the message names it), 409 for a key used for
+another request or too few points.
 """
 
 from __future__ import annotations
@@ -13,16 +14,13 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
 from userops.api.deps import Viewer, check_csrf, require, runtime_of, settings_of
 from userops.domain.membership.badges import Tier
 from userops.domain.membership.incentives import AwardFormula, Caps
-from userops.domain.membership.points import InsufficientPoints
-from userops.errors import InputError
 from userops.membership import badges, benefits, economy, leaderboards, levels, points, rules
-from userops.membership.ledger import KeyConflict
 from userops.membership.levels import LevelSpec
 from userops.services.auth import OperatorInfo
 
@@ -30,12 +28,6 @@ router = APIRouter(prefix="/api", tags=["membership"], dependencies=[Depends(che
 
 Changer = Annotated[OperatorInfo, Depends(require("change"))]
 Json = dict[str, Any]
-
-
-def _refused(exc: InputError) -> HTTPException:
-    if isinstance(exc, KeyConflict | InsufficientPoints):
-        return HTTPException(status.HTTP_409_CONFLICT, str(exc))
-    return HTTPException(status.HTTP_400_BAD_REQUEST, str(exc))
 
 
 # Points ------------------------------------------------------------------------------------
@@ -90,44 +82,35 @@ def get_economy(
     scheme: Annotated[str | None, Query(description="Add a scheme's levels.")] = None,
 ) -> Json:
     settings = settings_of(request)
-    try:
-        return economy.report(
-            runtime_of(request).engine,
-            start=start,
-            end=end or datetime.now(settings.tz).date(),
-            tz=settings.tz,
-            scheme=scheme,
-        )
-    except InputError as exc:
-        raise _refused(exc) from exc
+    return economy.report(
+        runtime_of(request).engine,
+        start=start,
+        end=end or datetime.now(settings.tz).date(),
+        tz=settings.tz,
+        scheme=scheme,
+    )
 
 
 @router.post("/points/campaigns", summary="Give many users the same points, once per key")
 def post_campaign(request: Request, operator: Changer, body: Campaign) -> Json:
     settings = settings_of(request)
-    try:
-        return points.award_campaign(
-            runtime_of(request).engine,
-            key=body.key,
-            user_ids=body.user_ids,
-            amount=body.amount,
-            expiry=body.expiry,
-            maturity_days=body.maturity_days,
-            reference=body.key,
-            reason=body.reason,
-            actor=operator.username,
-            tz=settings.tz,
-        ).as_json()
-    except InputError as exc:
-        raise _refused(exc) from exc
+    return points.award_campaign(
+        runtime_of(request).engine,
+        key=body.key,
+        user_ids=body.user_ids,
+        amount=body.amount,
+        expiry=body.expiry,
+        maturity_days=body.maturity_days,
+        reference=body.key,
+        reason=body.reason,
+        actor=operator.username,
+        tz=settings.tz,
+    ).as_json()
 
 
 @router.get("/points/{user_id}", summary="A user's points balance")
 def get_balance(request: Request, user_id: str, operator: Viewer) -> Json:
-    try:
-        return points.balance(runtime_of(request).engine, user_id=user_id).as_json()
-    except InputError as exc:
-        raise _refused(exc) from exc
+    return points.balance(runtime_of(request).engine, user_id=user_id).as_json()
 
 
 @router.get("/points/{user_id}/ledger", summary="A user's points ledger, newest first")
@@ -146,71 +129,59 @@ def get_ledger(
 
 @router.post("/points/{user_id}/award", summary="Give a user points")
 def post_award(request: Request, user_id: str, operator: Changer, body: Award) -> Json:
-    try:
-        return points.award(
-            runtime_of(request).engine,
-            user_id=user_id,
-            amount=body.amount,
-            key=body.key,
-            reason=body.reason,
-            reference=body.reference,
-            maturity_days=body.maturity_days,
-            expiry=body.expiry,
-            actor=operator.username,
-            tz=settings_of(request).tz,
-        ).as_json()
-    except InputError as exc:
-        raise _refused(exc) from exc
+    return points.award(
+        runtime_of(request).engine,
+        user_id=user_id,
+        amount=body.amount,
+        key=body.key,
+        reason=body.reason,
+        reference=body.reference,
+        maturity_days=body.maturity_days,
+        expiry=body.expiry,
+        actor=operator.username,
+        tz=settings_of(request).tz,
+    ).as_json()
 
 
 @router.post("/points/{user_id}/redeem", summary="Spend a user's points (409 when too few)")
 def post_redeem(request: Request, user_id: str, operator: Changer, body: Redeem) -> Json:
-    try:
-        return points.redeem(
-            runtime_of(request).engine,
-            user_id=user_id,
-            amount=body.amount,
-            key=body.key,
-            reference=body.reference,
-            reason=body.reason,
-            actor=operator.username,
-        ).as_json()
-    except InputError as exc:
-        raise _refused(exc) from exc
+    return points.redeem(
+        runtime_of(request).engine,
+        user_id=user_id,
+        amount=body.amount,
+        key=body.key,
+        reference=body.reference,
+        reason=body.reason,
+        actor=operator.username,
+    ).as_json()
 
 
 @router.post("/points/{user_id}/reverse", summary="Reverse an entry or an order")
 def post_reverse(request: Request, user_id: str, operator: Changer, body: Reverse) -> Json:
-    try:
-        return points.reverse(
-            runtime_of(request).engine,
-            user_id=user_id,
-            key=body.key,
-            entry_key=body.entry_key,
-            reference=body.order,
-            amount=body.amount,
-            reason=body.reason,
-            actor=operator.username,
-        ).as_json()
-    except InputError as exc:
-        raise _refused(exc) from exc
+    return points.reverse(
+        runtime_of(request).engine,
+        user_id=user_id,
+        key=body.key,
+        entry_key=body.entry_key,
+        reference=body.order,
+        amount=body.amount,
+        reason=body.reason,
+        actor=operator.username,
+    ).as_json()
 
 
 @router.post("/points/{user_id}/adjust", summary="Correct a user's balance")
 def post_adjust(request: Request, user_id: str, operator: Changer, body: Adjust) -> Json:
-    try:
-        return points.adjust(
-            runtime_of(request).engine,
-            user_id=user_id,
-            amount=body.amount,
-            key=body.key,
-            reason=body.reason,
-            expiry=body.expiry,
-            actor=operator.username,
-            tz=settings_of(request).tz,
-        ).as_json()
-    except InputError as exc:
-        raise _refused(exc) from exc
+    return points.adjust(
+        runtime_of(request).engine,
+        user_id=user_id,
+        amount=body.amount,
+        key=body.key,
+        reason=body.reason,
+        expiry=body.expiry,
+        actor=operator.username,
+        tz=settings_of(request).tz,
+    ).as_json()
 
 
 # Levels ------------------------------------------------------------------------------------
@@ -252,50 +223,37 @@ def get_schemes(request: Request, operator: Viewer) -> list[Json]:
 
 @router.post("/levels/schemes", status_code=201, summary="Create a level scheme")
 def post_scheme(request: Request, operator: Changer, body: SchemeIn) -> Json:
-    try:
-        return levels.create_scheme(
-            runtime_of(request).engine,
-            code=body.code,
-            name=body.name,
-            levels=[
-                LevelSpec(lv.code, lv.name, lv.threshold, lv.invite_only) for lv in body.levels
-            ],
-            policy=body.policy,  # type: ignore[arg-type]
-            window_months=body.window_months,
-            keep_days=body.keep_days,
-            notice_days=body.notice_days,
-            actor=operator.username,
-        ).as_json()
-    except InputError as exc:
-        raise _refused(exc) from exc
+    return levels.create_scheme(
+        runtime_of(request).engine,
+        code=body.code,
+        name=body.name,
+        levels=[LevelSpec(lv.code, lv.name, lv.threshold, lv.invite_only) for lv in body.levels],
+        policy=body.policy,  # type: ignore[arg-type]
+        window_months=body.window_months,
+        keep_days=body.keep_days,
+        notice_days=body.notice_days,
+        actor=operator.username,
+    ).as_json()
 
 
 @router.post("/levels/evaluate", summary="Evaluate every user's level for a day")
 def post_evaluate(request: Request, operator: Changer, body: EvaluateIn) -> Json:
     settings = settings_of(request)
     runtime = runtime_of(request)
-    try:
-        run = levels.evaluate(
-            runtime.engine,
-            on=body.on or datetime.now(settings.tz).date(),
-            tz=settings.tz,
-            scheme=body.scheme,
-        )
-        with runtime.warehouse() as wh:
-            published = levels.publish_level_events(runtime.engine, wh, tz=settings.tz)
-    except InputError as exc:
-        raise _refused(exc) from exc
+    run = levels.evaluate(
+        runtime.engine,
+        on=body.on or datetime.now(settings.tz).date(),
+        tz=settings.tz,
+        scheme=body.scheme,
+    )
+    with runtime.warehouse() as wh:
+        published = levels.publish_level_events(runtime.engine, wh, tz=settings.tz)
     return {**run.as_json(), "published": published}
 
 
 @router.get("/levels/{scheme}/members/{user_id}", summary="Where a user stands in a scheme")
 def get_member(request: Request, scheme: str, user_id: str, operator: Viewer) -> Json:
-    try:
-        return levels.member_level(
-            runtime_of(request).engine, scheme=scheme, user_id=user_id
-        ).as_json()
-    except InputError as exc:
-        raise _refused(exc) from exc
+    return levels.member_level(runtime_of(request).engine, scheme=scheme, user_id=user_id).as_json()
 
 
 @router.post("/levels/{scheme}/members/{user_id}/assign", summary="Put a user on a level")
@@ -303,29 +261,23 @@ def post_assign(
     request: Request, scheme: str, user_id: str, operator: Changer, body: AssignIn
 ) -> Json:
     settings = settings_of(request)
-    try:
-        return levels.assign_level(
-            runtime_of(request).engine,
-            scheme=scheme,
-            user_id=user_id,
-            level=body.level,
-            on=body.on or datetime.now(settings.tz).date(),
-            until=body.until,
-            actor=operator.username,
-            reason=body.reason,
-        ).as_json()
-    except InputError as exc:
-        raise _refused(exc) from exc
+    return levels.assign_level(
+        runtime_of(request).engine,
+        scheme=scheme,
+        user_id=user_id,
+        level=body.level,
+        on=body.on or datetime.now(settings.tz).date(),
+        until=body.until,
+        actor=operator.username,
+        reason=body.reason,
+    ).as_json()
 
 
 @router.get("/levels/history/{user_id}", summary="A user's level history")
 def get_level_history(
     request: Request, user_id: str, operator: Viewer, scheme: str | None = None
 ) -> list[Json]:
-    try:
-        found = levels.history(runtime_of(request).engine, user_id=user_id, scheme=scheme)
-    except InputError as exc:
-        raise _refused(exc) from exc
+    found = levels.history(runtime_of(request).engine, user_id=user_id, scheme=scheme)
     return [h.as_json() for h in found]
 
 
@@ -334,12 +286,9 @@ def get_distribution(
     request: Request, scheme: str, operator: Viewer, on: date | None = None
 ) -> list[Json]:
     settings = settings_of(request)
-    try:
-        return levels.distribution(
-            runtime_of(request).engine, scheme=scheme, on=on or datetime.now(settings.tz).date()
-        )
-    except InputError as exc:
-        raise _refused(exc) from exc
+    return levels.distribution(
+        runtime_of(request).engine, scheme=scheme, on=on or datetime.now(settings.tz).date()
+    )
 
 
 @router.get("/levels/{scheme}/migration", summary="Level migration between two days")
@@ -350,10 +299,7 @@ def get_migration(
     start: Annotated[date, Query(alias="from")],
     end: Annotated[date, Query(alias="to")],
 ) -> list[Json]:
-    try:
-        return levels.migration(runtime_of(request).engine, scheme=scheme, start=start, end=end)
-    except InputError as exc:
-        raise _refused(exc) from exc
+    return levels.migration(runtime_of(request).engine, scheme=scheme, start=start, end=end)
 
 
 # Benefits ----------------------------------------------------------------------------------
@@ -389,71 +335,56 @@ def get_benefits(request: Request, operator: Viewer) -> list[Json]:
 
 @router.post("/benefits", status_code=201, summary="Add a benefit to the catalogue")
 def post_benefit(request: Request, operator: Changer, body: BenefitIn) -> Json:
-    try:
-        return benefits.create_benefit(
-            runtime_of(request).engine,
-            code=body.code,
-            name=body.name,
-            kind=body.kind,
-            description=body.description,
-            actor=operator.username,
-        ).as_json()
-    except InputError as exc:
-        raise _refused(exc) from exc
+    return benefits.create_benefit(
+        runtime_of(request).engine,
+        code=body.code,
+        name=body.name,
+        kind=body.kind,
+        description=body.description,
+        actor=operator.username,
+    ).as_json()
 
 
 @router.post("/benefits/grants", summary="Let a level grant a benefit")
 def post_grant(request: Request, operator: Changer, body: GrantIn) -> Json:
-    try:
-        benefits.grant_benefit(
-            runtime_of(request).engine,
-            scheme=body.scheme,
-            level=body.level,
-            benefit=body.benefit,
-            value=body.value,
-            quota=body.quota,
-            period=body.period,  # type: ignore[arg-type]
-            actor=operator.username,
-        )
-        return {"levels": benefits.catalogue(runtime_of(request).engine, scheme=body.scheme)}
-    except InputError as exc:
-        raise _refused(exc) from exc
+    benefits.grant_benefit(
+        runtime_of(request).engine,
+        scheme=body.scheme,
+        level=body.level,
+        benefit=body.benefit,
+        value=body.value,
+        quota=body.quota,
+        period=body.period,  # type: ignore[arg-type]
+        actor=operator.username,
+    )
+    return {"levels": benefits.catalogue(runtime_of(request).engine, scheme=body.scheme)}
 
 
 @router.get("/benefits/catalogue/{scheme}", summary="What each level of a scheme grants")
 def get_catalogue(request: Request, scheme: str, operator: Viewer) -> list[Json]:
-    try:
-        return benefits.catalogue(runtime_of(request).engine, scheme=scheme)
-    except InputError as exc:
-        raise _refused(exc) from exc
+    return benefits.catalogue(runtime_of(request).engine, scheme=scheme)
 
 
 @router.get("/benefits/entitlements/{user_id}", summary="What a user is entitled to now")
 def get_entitlements(request: Request, user_id: str, operator: Viewer) -> list[Json]:
-    try:
-        found = benefits.entitlements(
-            runtime_of(request).engine, user_id=user_id, tz=settings_of(request).tz
-        )
-    except InputError as exc:
-        raise _refused(exc) from exc
+    found = benefits.entitlements(
+        runtime_of(request).engine, user_id=user_id, tz=settings_of(request).tz
+    )
     return [e.as_json() for e in found]
 
 
 @router.post("/benefits/use/{user_id}", summary="Use a benefit (within its quota)")
 def post_use(request: Request, user_id: str, operator: Changer, body: UseIn) -> Json:
-    try:
-        return benefits.use_benefit(
-            runtime_of(request).engine,
-            user_id=user_id,
-            benefit=body.benefit,
-            key=body.key,
-            quantity=body.quantity,
-            reference=body.reference,
-            actor=operator.username,
-            tz=settings_of(request).tz,
-        ).as_json()
-    except InputError as exc:
-        raise _refused(exc) from exc
+    return benefits.use_benefit(
+        runtime_of(request).engine,
+        user_id=user_id,
+        benefit=body.benefit,
+        key=body.key,
+        quantity=body.quantity,
+        reference=body.reference,
+        actor=operator.username,
+        tz=settings_of(request).tz,
+    ).as_json()
 
 
 # Incentive rules ---------------------------------------------------------------------------
@@ -501,28 +432,25 @@ def post_rule(request: Request, operator: Changer, body: RuleIn) -> Json:
     def formula(f: FormulaIn) -> AwardFormula:
         return AwardFormula(f.mode, f.value, f.unit_cents)  # type: ignore[arg-type]
 
-    try:
-        return rules.create_rule(
-            runtime_of(request).engine,
-            code=body.code,
-            name=body.name,
-            event=body.event,
-            filters=body.filters,
-            points=formula(body.points),
-            growth=formula(body.growth),
-            points_caps=Caps(**body.points_caps.model_dump()),
-            growth_caps=Caps(**body.growth_caps.model_dump()),
-            cap_period=body.cap_period,  # type: ignore[arg-type]
-            multiplier_scheme=body.multiplier_scheme,
-            maturity_days=body.maturity_days,
-            expiry=body.expiry,
-            reference_property=body.reference_property,
-            starts_at=body.starts_at,
-            ends_at=body.ends_at,
-            actor=operator.username,
-        ).as_json()
-    except InputError as exc:
-        raise _refused(exc) from exc
+    return rules.create_rule(
+        runtime_of(request).engine,
+        code=body.code,
+        name=body.name,
+        event=body.event,
+        filters=body.filters,
+        points=formula(body.points),
+        growth=formula(body.growth),
+        points_caps=Caps(**body.points_caps.model_dump()),
+        growth_caps=Caps(**body.growth_caps.model_dump()),
+        cap_period=body.cap_period,  # type: ignore[arg-type]
+        multiplier_scheme=body.multiplier_scheme,
+        maturity_days=body.maturity_days,
+        expiry=body.expiry,
+        reference_property=body.reference_property,
+        starts_at=body.starts_at,
+        ends_at=body.ends_at,
+        actor=operator.username,
+    ).as_json()
 
 
 @router.post("/rules/{code}/pause", summary="Pause a rule")
@@ -536,12 +464,9 @@ def post_resume(request: Request, code: str, operator: Changer) -> Json:
 
 
 def _set_active(request: Request, code: str, active: bool, operator: OperatorInfo) -> Json:
-    try:
-        return rules.set_rule_active(
-            runtime_of(request).engine, code=code, active=active, actor=operator.username
-        ).as_json()
-    except InputError as exc:
-        raise _refused(exc) from exc
+    return rules.set_rule_active(
+        runtime_of(request).engine, code=code, active=active, actor=operator.username
+    ).as_json()
 
 
 @router.post("/rules/backfill", summary="Apply the rules to the stored events, once each")
@@ -585,20 +510,17 @@ def get_badges(request: Request, operator: Viewer) -> list[Json]:
 
 @router.post("/badges", status_code=201, summary="Define a badge")
 def post_badge(request: Request, operator: Changer, body: BadgeIn) -> Json:
-    try:
-        return badges.create_badge(
-            runtime_of(request).engine,
-            code=body.code,
-            name=body.name,
-            kind=body.kind,  # type: ignore[arg-type]
-            tiers=[Tier(t.threshold, t.name) for t in body.tiers],
-            event=body.event,
-            filters=body.filters,
-            leaderboard=body.leaderboard,
-            actor=operator.username,
-        ).as_json()
-    except InputError as exc:
-        raise _refused(exc) from exc
+    return badges.create_badge(
+        runtime_of(request).engine,
+        code=body.code,
+        name=body.name,
+        kind=body.kind,  # type: ignore[arg-type]
+        tiers=[Tier(t.threshold, t.name) for t in body.tiers],
+        event=body.event,
+        filters=body.filters,
+        leaderboard=body.leaderboard,
+        actor=operator.username,
+    ).as_json()
 
 
 @router.post("/badges/evaluate", summary="Award every badge tier reached so far")
@@ -620,44 +542,35 @@ def get_boards(request: Request, operator: Viewer) -> list[Json]:
 
 @router.post("/leaderboards", status_code=201, summary="Define a leaderboard")
 def post_board(request: Request, operator: Changer, body: BoardIn) -> Json:
-    try:
-        return leaderboards.create_leaderboard(
-            runtime_of(request).engine,
-            code=body.code,
-            name=body.name,
-            metric=body.metric,
-            period=body.period,
-            size=body.size,
-            event=body.event,
-            actor=operator.username,
-        ).as_json()
-    except InputError as exc:
-        raise _refused(exc) from exc
+    return leaderboards.create_leaderboard(
+        runtime_of(request).engine,
+        code=body.code,
+        name=body.name,
+        metric=body.metric,
+        period=body.period,
+        size=body.size,
+        event=body.event,
+        actor=operator.username,
+    ).as_json()
 
 
 @router.get("/leaderboards/{code}", summary="Stored standings of a period")
 def get_standings(request: Request, code: str, operator: Viewer, on: date | None = None) -> Json:
     settings = settings_of(request)
-    try:
-        return leaderboards.standings(
-            runtime_of(request).engine, code=code, day=on or datetime.now(settings.tz).date()
-        ).as_json()
-    except InputError as exc:
-        raise _refused(exc) from exc
+    return leaderboards.standings(
+        runtime_of(request).engine, code=code, day=on or datetime.now(settings.tz).date()
+    ).as_json()
 
 
 @router.post("/leaderboards/{code}/compute", summary="Rank a period and store it")
 def post_compute(request: Request, code: str, operator: Changer, on: date | None = None) -> Json:
     settings = settings_of(request)
     runtime = runtime_of(request)
-    try:
-        with runtime.warehouse() as wh:
-            return leaderboards.compute(
-                runtime.engine,
-                code=code,
-                day=on or datetime.now(settings.tz).date(),
-                wh=wh,
-                tz=settings.tz,
-            ).as_json()
-    except InputError as exc:
-        raise _refused(exc) from exc
+    with runtime.warehouse() as wh:
+        return leaderboards.compute(
+            runtime.engine,
+            code=code,
+            day=on or datetime.now(settings.tz).date(),
+            wh=wh,
+            tz=settings.tz,
+        ).as_json()

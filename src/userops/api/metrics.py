@@ -13,14 +13,13 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
 from userops.analytics import activity, channels, lifecycle, retention, revenue
 from userops.analytics.filters import fields_help, parse_by, parse_where
 from userops.analytics.periods import Period, resolve_range
 from userops.api.deps import Viewer, check_csrf, runtime_of, settings_of
-from userops.errors import InputError
 from userops.warehouse.connection import Warehouse
 
 router = APIRouter(prefix="/api/metrics", tags=["metrics"], dependencies=[Depends(check_csrf)])
@@ -54,19 +53,13 @@ def _answer(
     end: dt.date | None,
     metric: Callable[[Warehouse, dt.date, dt.date], T],
 ) -> T:
-    try:
-        first, last = resolve_range(start, end, settings_of(request).tz)
-        with runtime_of(request).warehouse() as wh:
-            return metric(wh, first, last)
-    except InputError as exc:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
+    first, last = resolve_range(start, end, settings_of(request).tz)
+    with runtime_of(request).warehouse() as wh:
+        return metric(wh, first, last)
 
 
 def _filters(where: list[str] | None, by: str | None) -> tuple[Any, str | None]:
-    try:
-        return parse_where(where), parse_by(by)
-    except InputError as exc:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
+    return parse_where(where), parse_by(by)
 
 
 # --- active users, stickiness, new users --------------------------------------------------------

@@ -12,9 +12,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, status
 from pydantic import BaseModel, Field
 
-from userops.api.deps import Admin, CookieSession, Viewer, check_csrf, http_error, runtime_of
+from userops.api.deps import Admin, CookieSession, Viewer, check_csrf, runtime_of
 from userops.domain.roles import Permission, Role, permissions_of
-from userops.errors import InputError
 from userops.services import auth
 from userops.services.auth import OperatorInfo
 from userops.store.audit import MAX_PAGE
@@ -84,17 +83,14 @@ def list_operators(request: Request, operator: Admin) -> list[OperatorOut]:
     summary="Add an operator",
 )
 def create_operator(request: Request, operator: Admin, body: OperatorCreate) -> OperatorOut:
-    try:
-        created = auth.create_operator_account(
-            runtime_of(request).engine,
-            username=body.username,
-            password=body.password,
-            role=body.role,
-            display_name=body.display_name,
-            actor=operator.username,
-        )
-    except InputError as exc:
-        raise http_error(exc) from exc
+    created = auth.create_operator_account(
+        runtime_of(request).engine,
+        username=body.username,
+        password=body.password,
+        role=body.role,
+        display_name=body.display_name,
+        actor=operator.username,
+    )
     return OperatorOut.of(created)
 
 
@@ -102,12 +98,9 @@ def create_operator(request: Request, operator: Admin, body: OperatorCreate) -> 
     "/operators/{username:path}/role", response_model=OperatorOut, summary="Change a role"
 )
 def set_role(request: Request, username: str, operator: Admin, body: RoleChange) -> OperatorOut:
-    try:
-        changed = auth.change_role(
-            runtime_of(request).engine, username=username, role=body.role, actor=operator.username
-        )
-    except InputError as exc:
-        raise http_error(exc) from exc
+    changed = auth.change_role(
+        runtime_of(request).engine, username=username, role=body.role, actor=operator.username
+    )
     return OperatorOut.of(changed)
 
 
@@ -117,12 +110,9 @@ def set_role(request: Request, username: str, operator: Admin, body: RoleChange)
     summary="Stop an operator from signing in",
 )
 def deactivate(request: Request, username: str, operator: Admin) -> OperatorOut:
-    try:
-        changed = auth.deactivate_operator_account(
-            runtime_of(request).engine, username=username, actor=operator.username
-        )
-    except InputError as exc:
-        raise http_error(exc) from exc
+    changed = auth.deactivate_operator_account(
+        runtime_of(request).engine, username=username, actor=operator.username
+    )
     return OperatorOut.of(changed)
 
 
@@ -132,12 +122,9 @@ def deactivate(request: Request, username: str, operator: Admin) -> OperatorOut:
     summary="Let a deactivated operator sign in again",
 )
 def reactivate(request: Request, username: str, operator: Admin) -> OperatorOut:
-    try:
-        changed = auth.reactivate_operator_account(
-            runtime_of(request).engine, username=username, actor=operator.username
-        )
-    except InputError as exc:
-        raise http_error(exc) from exc
+    changed = auth.reactivate_operator_account(
+        runtime_of(request).engine, username=username, actor=operator.username
+    )
     return OperatorOut.of(changed)
 
 

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from userops.domain.membership import points as rules
 from userops.domain.membership.points import EntryKind, ExpiryRule
-from userops.errors import InputError
+from userops.errors import ConflictError, InputError
 from userops.store.models import PointsAccount, PointsAllocation, PointsEntry, PointsLot
 from userops.store.types import utcnow
 
@@ -35,7 +35,7 @@ IN_CHUNK: Final = 900
 CREDIT_KINDS: Final = frozenset({"earn", "adjust"})
 
 
-class KeyConflict(InputError):
+class KeyConflict(ConflictError):
     """An idempotency key already used by a different request (another user, kind or amount)."""
 
 

@@ -37,7 +37,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from userops.domain.roles import ROLES, is_role
-from userops.errors import InputError
+from userops.errors import ConflictError, InputError, NotFoundError
 from userops.settings import Settings
 from userops.store import audit
 from userops.store import operators as repo
@@ -60,11 +60,11 @@ SESSION_MAX_AGE: Final = 12 * 3600
 _hasher = PasswordHash.recommended()
 
 
-class OperatorNotFound(InputError):
+class OperatorNotFound(NotFoundError):
     """No operator has the username given."""
 
 
-class OperatorConflict(InputError):
+class OperatorConflict(ConflictError):
     """The change would break a rule about accounts (a taken username, losing the last admin)."""
 
 

@@ -25,7 +25,7 @@ from datetime import date, datetime, timedelta, tzinfo
 from typing import Final, Literal, get_args
 
 from userops.domain.membership.periods import add_months, check_aware, local_day, local_midnight
-from userops.errors import InputError
+from userops.errors import ConflictError, InputError
 
 EntryKind = Literal["earn", "spend", "expire", "adjust", "reverse"]
 ENTRY_KINDS: Final[tuple[str, ...]] = get_args(EntryKind)
@@ -39,7 +39,7 @@ MAX_POINTS: Final = 10**12
 _EXPIRY_TEXT = re.compile(r"^(never|days|month_end|year_end)(?::(\d{1,5}))?$")
 
 
-class InsufficientPoints(InputError):
+class InsufficientPoints(ConflictError):
     """A spend (or a negative adjustment) asked for more than the available balance."""
 
     def __init__(self, user_id: str, requested: int, available: int):
