@@ -153,6 +153,17 @@ def _load_items(con: duckdb.DuckDBPyConnection, norm: str, batch: str) -> int:
     return _upsert_keyed(con, norm, ITEMS, "properties")
 
 
+def link_identities(con: duckdb.DuckDBPyConnection, norm: str) -> None:
+    """Link the anonymous ids of the good rows of a normalised events table (the API's writer,
+    which writes the events itself)."""
+    _link_identities(con, norm)
+
+
+def upsert_users(con: duckdb.DuckDBPyConnection, norm: str) -> int:
+    """Upsert the good rows of a normalised users table; returns the rows that changed."""
+    return _upsert_keyed(con, norm, USERS, "traits")
+
+
 Loader = Callable[[duckdb.DuckDBPyConnection, str, str], int]
 LOADERS: dict[str, Loader] = {"events": _load_events, "users": _load_users, "items": _load_items}
 FINISHERS: dict[str, Callable[[str], str]] = {

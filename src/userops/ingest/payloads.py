@@ -69,6 +69,9 @@ _READ: Final = frozenset(
     }
 )
 
+READ_KEYS: Final = _READ
+"""The top-level message keys that have a place in the rows; others are kept in `context`."""
+
 _EVENT_SCHEMA: Final = pa.schema(
     [pa.field(name, pa.string()) for name in EVENT_FIELDS] + [pa.field("__row", pa.int64())]
 )
@@ -181,16 +184,18 @@ def event_time(item: Mapping[str, Any], sent_at: Any, received_at: datetime) -> 
     return _text(original)
 
 
+_EMPTY: Final[tuple[Any, ...]] = (None, {}, [], "")
+
+
 def _context(item: Mapping[str, Any], shared: Any) -> bytes | None:
     """The message's context over the batch's, plus top-level keys the spec does not name."""
     own = item.get("context")
-    if own is not None and not isinstance(own, dict):
+    if own is not None and type(own) is not dict:
         return _json(own)  # not an object: the rules say so
-    unread = item.keys() - _READ
-    extras = {k: v for k in unread if (v := item[k]) not in (None, {}, [], "")} if unread else {}
-    if not extras and not isinstance(shared, dict):
-        return _json(own)
-    merged = {**(shared if isinstance(shared, dict) else {}), **(own or {})}
+    extras = {k: v for k, v in item.items() if k not in _READ and v not in _EMPTY}
+    if not extras and type(shared) is not dict:
+        return None if own is None else orjson.dumps(own)
+    merged = {**(shared if type(shared) is dict else {}), **(own or {})}
     for key, value in extras.items():
         merged.setdefault(key, value)
     return _json(merged) if merged else None
@@ -239,15 +244,32 @@ def to_rows(
     """Rows of `items` sent to /v1/<call>; `measure=False` skips the per-item size check (for a
     body smaller than the limit, where no item can be over it).
 
-    This runs for every message the API receives, so the common case (strings where strings
-    are expected) avoids function calls; anything else goes through `_text` and `_json`.
+    This runs for every message the API receives (tens of thousands a second), so it builds
+    the table column by column, and the common case (strings where strings are expected, a
+    context object and no other top-level key) avoids function calls; anything else goes
+    through `_text`, `_json` and `_context`.
     """
-    events: list[tuple[Any, ...]] = []
-    users: list[tuple[Any, ...]] = []
     message_ids: list[str | None] = []
     refused: list[Refused] = []
+    kept: list[str | None] = []  # message ids of the items that became rows
+    types: list[Any] = []
+    names: list[Any] = []
+    user_ids: list[Any] = []
+    anonymous_ids: list[Any] = []
+    previous_ids: list[Any] = []
+    group_ids: list[Any] = []
+    times: list[Any] = []
+    properties_column: list[Any] = []
+    contexts: list[Any] = []
+    numbers: list[int] = []
+    users: list[tuple[Any, ...]] = []
     dumps = orjson.dumps
-    for index, item in enumerate(items):
+    read = _READ
+    shared_is_object = type(context) is dict
+    single = call != "batch"
+    index = -1
+    for item in items:
+        index += 1
         if type(item) is not dict:
             message_ids.append(None)
             refused.append(Refused(index, None, "item is not a JSON object"))
@@ -265,16 +287,16 @@ def to_rows(
                 )
             )
             continue
-        raw_type = item.get("type") if call == "batch" else call
+        raw_type = call if single else item.get("type")
         kind = raw_type.lower() if type(raw_type) is str else None
         user_id = item.get("userId")
         if user_id is not None and type(user_id) is not str:
             user_id = _text(user_id)
         if kind == "track":
             properties, event = item.get("properties"), item.get("event")
-        elif kind in ("page", "screen"):
+        elif kind == "page" or kind == "screen":
             properties, event = _page_properties(item), item.get("name")
-        elif kind in ("identify", "group"):
+        elif kind == "identify" or kind == "group":
             traits = item.get("traits")
             # Traits that are not an object are judged on the users row when there is one.
             judged_on_user = kind == "identify" and user_id is not None
@@ -284,27 +306,55 @@ def to_rows(
                 users.append((*_user_row(user_id, traits).values(), index + 1))
         else:
             properties, event = item.get("properties"), item.get("event")
-        anonymous_id = item.get("anonymousId")
-        stated = item.get("timestamp")
-        events.append(
-            (
-                message_id,
-                raw_type if raw_type is None or type(raw_type) is str else _text(raw_type),
-                event if event is None or type(event) is str else _text(event),
-                user_id,
-                anonymous_id
-                if anonymous_id is None or type(anonymous_id) is str
-                else _text(anonymous_id),
-                _text(item.get("previousId")),
-                _text(item.get("groupId")),
-                stated if type(stated) is str else event_time(item, sent_at, received_at),
-                None if properties is None else dumps(properties),
-                _context(item, context),
-                index + 1,
-            )
+        kept.append(message_id)
+        types.append(raw_type if raw_type is None or type(raw_type) is str else _text(raw_type))
+        names.append(event if event is None or type(event) is str else _text(event))
+        user_ids.append(user_id)
+        anonymous = item.get("anonymousId")
+        anonymous_ids.append(
+            anonymous if anonymous is None or type(anonymous) is str else _text(anonymous)
         )
+        previous = item.get("previousId")
+        previous_ids.append(
+            previous if previous is None or type(previous) is str else _text(previous)
+        )
+        group = item.get("groupId")
+        group_ids.append(group if group is None or type(group) is str else _text(group))
+        stated = item.get("timestamp")
+        times.append(stated if type(stated) is str else event_time(item, sent_at, received_at))
+        properties_column.append(None if properties is None else dumps(properties))
+        own = item.get("context")
+        # The common case of `_context`: an object (or none), no batch context, and no
+        # top-level key outside the spec but empty ones (analytics-python's `integrations`).
+        if (
+            (own is None or type(own) is dict)
+            and not shared_is_object
+            and all(key in read or item[key] in _EMPTY for key in item)
+        ):
+            contexts.append(None if own is None else dumps(own))
+        else:
+            contexts.append(_context(item, context))
+        numbers.append(index + 1)
+    columns = [
+        kept,
+        types,
+        names,
+        user_ids,
+        anonymous_ids,
+        previous_ids,
+        group_ids,
+        times,
+        properties_column,
+        contexts,
+    ]
     return Rows(
-        events=_table(events, _EVENT_SCHEMA),
+        events=pa.Table.from_arrays(
+            [
+                *(pa.array(values, pa.string()) for values in columns),
+                pa.array(numbers, pa.int64()),
+            ],
+            schema=_EVENT_SCHEMA,
+        ),
         users=_table(users, _USER_SCHEMA),
         items=len(items),
         message_ids=tuple(message_ids),

@@ -1,15 +1,16 @@
 """Group commit for the ingestion API: one thread writes the rows of many requests at once.
 
-A DuckDB transaction has a fixed cost (planning the checks, the dedup probe, the WAL fsync) that
-one request's 500 events cannot carry alone. So requests hand their rows to a queue, and one
-writer thread takes everything queued (up to `max_rows`), checks and loads it in one
-transaction through `pipeline.import_tables`, and only after the commit answers each request
-with its own counts. Under load, what queued while the previous commit ran is the next group,
-joined by the requests being parsed at that moment (`arriving`), waited for up to
-`gather_wait` (50 ms); an idle server writes a request at once.
+A DuckDB transaction has a fixed cost (planning the checks, the WAL fsync) that one request's
+500 events cannot carry alone. So requests hand their messages to a queue, and one writer
+thread takes everything queued (up to `max_rows`), checks and loads it in one transaction
+(`group_load.GroupLoad`: the bulk import's rules and loaders), and only after the commit
+answers each request with its own counts. Under load, what queued while the previous commit
+ran is the next group, joined by the requests being parsed at that moment (`arriving`),
+waited for up to `gather_wait`; an idle server writes a request at once.
 
 If a group fails, its requests are retried one by one, so one request that breaks the writer
 cannot fail the others; a request whose own write fails gets the error (nothing of it stored).
+See docs/decisions/0005-ingestion-write-path.md.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ import pyarrow.compute as pc
 
 from userops.domain.contract import RecordKind
 from userops.errors import UseropsError
+from userops.ingest.group_load import GroupLoad, Loaded
 from userops.ingest.payloads import Rows
-from userops.ingest.pipeline import TableImport, import_tables, new_batch_id
+from userops.ingest.pipeline import new_batch_id
 from userops.warehouse.connection import Warehouse
 
 WarehouseAccess = Callable[[], AbstractContextManager[Warehouse]]
@@ -71,10 +73,6 @@ class _Job:
         return int(self.rows.events.num_rows)
 
 
-def _traits_reason(reason: str) -> str:
-    return reason if reason.startswith("traits") else f"traits: {reason}"
-
-
 class GroupWriter:
     """The single writer of the ingestion API; `submit` from any thread, `close` to drain."""
 
@@ -94,7 +92,7 @@ class GroupWriter:
         self._max_queued = max_queued_rows
         self._gather_wait = gather_wait
         self._arriving = 0
-        self._source = source
+        self._load = GroupLoad(label=source)
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._queued = 0
@@ -205,11 +203,13 @@ class GroupWriter:
             tables["users"] = users
         batch = new_batch_id("http")
         with self._warehouse() as wh:
-            done = import_tables(wh, tables, batch_id=batch, source=self._source)
-            if self._after_commit is not None:
+            loaded = self._load.load(wh.duckdb, tables, batch=batch)
+            if self._after_commit is not None and loaded.inserted:
                 self._run_after_commit(wh, batch)
+            if self._queue.empty():  # idle: the console's queries get all threads again
+                self._load.relax(wh.duckdb)
         return [
-            _share(done, job, start, start + job.rows.items)
+            _share(loaded, job, start, start + job.rows.items)
             for job, start in zip(group, offsets, strict=True)
         ]
 
@@ -235,18 +235,14 @@ def _stack(group: list[_Job], offsets: list[int], kind: str) -> pa.Table:
     return parts[0] if len(parts) == 1 else pa.concat_tables(parts)
 
 
-def _share(done: dict[RecordKind, TableImport], job: _Job, start: int, end: int) -> Outcome:
+def _share(loaded: Loaded, job: _Job, start: int, end: int) -> Outcome:
     """The rows of one request (start < __row <= end), numbered again from its own 1."""
-    reasons: dict[int, str] = {}
-    for row, reason in done["events"].rejected:
-        if start < row <= end:
-            reasons[row - start] = reason
-    if "users" in done:
-        for row, reason in done["users"].rejected:
-            if start < row <= end:
-                reasons.setdefault(row - start, _traits_reason(reason))
-    duplicates = sum(1 for row in done["events"].duplicate_rows if start < row <= end)
-    rejected = tuple(sorted(reasons.items()))
+    rejected = tuple(
+        sorted(
+            (row - start, reason) for row, reason in loaded.rejected.items() if start < row <= end
+        )
+    )
+    duplicates = sum(1 for row in loaded.duplicates if start < row <= end)
     return Outcome(
         accepted=job.size - len(rejected) - duplicates,
         duplicates=duplicates,
