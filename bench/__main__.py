@@ -7,7 +7,7 @@ import importlib
 
 from bench.common import print_table
 
-SUITES = ("import", "ingest_http", "membership")
+SUITES = ("import", "ingest_http", "membership", "analytics", "tags")
 
 
 def main() -> None:

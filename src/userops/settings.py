@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import time
 from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -36,6 +37,15 @@ class Settings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", description="Address `userops serve` listens on.")
     port: int = Field(default=8000, description="Port `userops serve` listens on.")
+    scheduler: bool | None = Field(
+        default=None,
+        description="Run the daily jobs (level evaluation, points expiry) in the server; "
+        "default: on for `userops serve`, off for an app built by `create_app` (tests).",
+    )
+    tags_refresh_at: str = Field(
+        default="03:00",
+        description="Local time (HH:MM) of the server's daily tag refresh; 'off' turns it off.",
+    )
     timezone: str = Field(
         default="Asia/Shanghai",
         description="IANA time zone whose local days bound every metric; "
@@ -49,6 +59,16 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"USEROPS_TIMEZONE={value!r} is not a known IANA time zone") from exc
+        return value
+
+    @field_validator("tags_refresh_at")
+    @classmethod
+    def _time_of_day(cls, value: str) -> str:
+        if value.strip().lower() != "off":
+            try:
+                time.fromisoformat(value.strip())
+            except ValueError as exc:
+                raise ValueError(f"USEROPS_TAGS_REFRESH_AT={value!r} is not HH:MM or off") from exc
         return value
 
     @property

@@ -10,144 +10,24 @@ docs/images/console-overview.png (1280x800) from a larger demo data set, for the
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
-
 import pytest
 
-from userops.services.demo import load_demo
-from userops.settings import Settings
+from tests.web.support import (
+    ADMIN,
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    DOCS_SCREENSHOT,
+    REPO,
+    VIEWER,
+    Server,
+    sign_in,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-REPO = Path(__file__).resolve().parents[2]
-ARTIFACTS = REPO / "test-artifacts"
 DOCS_IMAGE = REPO / "docs" / "images" / "console-overview.png"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-ADMIN = ("boss", "boss-password-1")
-VIEWER = ("watcher", "watcher-password-1")
-DOCS_SCREENSHOT = os.environ.get("USEROPS_DOCS_SCREENSHOT") == "1"
-
-
-@dataclass(frozen=True)
-class Server:
-    url: str
-    data_dir: Path
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _cli(env: dict[str, str], *args: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "userops", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr + done.stdout
-
-
-def _wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"the server exited: {log.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/healthz", timeout=2) as reply:
-                if reply.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise AssertionError(f"the server did not answer within 60 s: {log.read_text()[-2000:]}")
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    if not CHROMIUM.exists():
-        pytest.fail(
-            "Debian's chromium is missing: run `make system-deps` (apt-get install chromium)"
-        )
-    data_dir = tmp_path_factory.mktemp("browser") / "data"
-    users, days = (5000, 60) if DOCS_SCREENSHOT else (300, 40)
-    load_demo(Settings(data_dir=data_dir), users=users, days=days)
-    env = {**os.environ, "USEROPS_DATA_DIR": str(data_dir), "USEROPS_TIMEZONE": "Asia/Shanghai"}
-    env.pop("USEROPS_DATABASE_URL", None)
-    env.pop("USEROPS_WAREHOUSE_URL", None)
-    _cli(
-        env,
-        "users",
-        "create-admin",
-        "--username",
-        ADMIN[0],
-        "--password",
-        ADMIN[1],
-        "--display-name",
-        "Boss",
-    )
-    _cli(env, "users", "create", VIEWER[0], "--role", "viewer", "--password", VIEWER[1])
-    log = data_dir / "server.log"
-    for _attempt in range(3):
-        port = _free_port()
-        url = f"http://127.0.0.1:{port}"
-        with log.open("wb") as out:
-            process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    "--factory",
-                    "userops.server:app_factory",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                    "--log-level",
-                    "warning",
-                ],
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        try:
-            _wait_until_up(url, process, log)
-        except AssertionError:
-            process.kill()
-            process.wait()
-            if "address already in use" in log.read_text().lower():
-                continue  # another test took the port between probing and binding
-            raise
-        break
-    try:
-        yield Server(url=url, data_dir=data_dir)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+DEMO_SIZE = (5000, 60) if DOCS_SCREENSHOT else (300, 40)  # users x days of the `server` fixture
 
 
 CHARTS_DRAWN = """() => {
@@ -156,17 +36,6 @@ CHARTS_DRAWN = """() => {
     (el) => echarts.getInstanceByDom(el) && el.querySelector('canvas')
       && el.querySelector('canvas').width > 0);
 }"""
-
-
-def _sign_in(page: object, url: str, username: str, password: str) -> None:
-    from playwright.sync_api import Page
-
-    assert isinstance(page, Page)
-    page.goto(f"{url}/")
-    page.wait_for_url("**/login*")
-    page.fill('input[name="username"]', username)
-    page.fill('input[name="password"]', password)
-    page.click('button[type="submit"]')
 
 
 def test_console_in_chromium(server: Server) -> None:
@@ -191,7 +60,7 @@ def test_console_in_chromium(server: Server) -> None:
             page.on("pageerror", lambda error: errors.append(str(error)))
 
             # sign in as the admin, see the overview's five charts drawn
-            _sign_in(page, server.url, *ADMIN)
+            sign_in(page, server.url, *ADMIN)
             page.wait_for_url(f"{server.url}/")
             expect(page.locator("html")).to_have_attribute("lang", "en")
             page.wait_for_function(CHARTS_DRAWN, timeout=20_000)
@@ -262,7 +131,7 @@ def test_console_in_chromium(server: Server) -> None:
             page.wait_for_url("**/login*")
 
             # a viewer is refused the admin page
-            _sign_in(page, server.url, *VIEWER)
+            sign_in(page, server.url, *VIEWER)
             page.wait_for_url(f"{server.url}/")
             expect(page.locator('a[href="/admin/operators"]')).to_have_count(0)
             response = page.goto(f"{server.url}/admin/operators")

@@ -15,6 +15,7 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 
+from userops.analytics import indexed
 from userops.analytics.base import Source
 from userops.analytics.filters import NO_FILTERS, Filters
 from userops.analytics.periods import (
@@ -107,11 +108,16 @@ def active_users(
 ) -> ActiveUsers:
     """DAU (period day), WAU (week) or MAU (month) per period of the range."""
     check_range(start, end)
-    expr = active_users_expr(
-        wh, period=period, start=start, end=end, event=event, filters=filters, by=by
-    )
-    cells, groups = _cells(fetch(expr), "date")
     first, last = widen(start, end, period)
+    rows = indexed.active_rows(
+        wh, period=period, first=first, last=last, event=event, filters=filters, by=by
+    )
+    if rows is None:
+        expr = active_users_expr(
+            wh, period=period, start=start, end=end, event=event, filters=filters, by=by
+        )
+        rows = fetch(expr)
+    cells, groups = _cells(rows, "date")
     points = [
         ActivePoint(day, int(cells[(g, day)]["active"]) if (g, day) in cells else 0, g)
         for g in (groups if by is not None else [None])
@@ -223,10 +229,16 @@ def stickiness(
 ) -> Stickiness:
     """DAU, rolling WAU and MAU and their ratio DAU/MAU for every local day of the range."""
     check_range(start, end)
-    daily, deltas = stickiness_exprs(wh, start=start, end=end, event=event, filters=filters, by=by)
-    dau = {(r[GROUP], int(r["didx"])): int(r["dau"]) for r in fetch(daily)}
+    computed = indexed.stickiness_rows(
+        wh, start=start, end=end, windows=WINDOWS, event=event, filters=filters, by=by
+    )
+    if computed is None:
+        exprs = stickiness_exprs(wh, start=start, end=end, event=event, filters=filters, by=by)
+        computed = fetch(exprs[0]), fetch(exprs[1])
+    daily, deltas = computed
+    dau = {(r[GROUP], int(r["didx"])): int(r["dau"]) for r in daily}
     steps: dict[tuple[str | None, int], list[tuple[int, int]]] = {}
-    for r in fetch(deltas):
+    for r in deltas:
         steps.setdefault((r[GROUP], int(r["window"])), []).append((int(r["didx"]), int(r["n"])))
     groups = group_order([g for g, _ in dau] + [g for g, _ in steps]) if by is not None else [None]
     first = index_of(start, "day")

@@ -292,6 +292,12 @@ def _json_equals(field: JsonField, value: str) -> ir.BooleanValue:
     return ibis.or_(*matches).fill_null(False)
 
 
+def json_equals(field: JsonField, value: str) -> ir.BooleanValue:
+    """`field` equals the text `value` as every filter compares (a JSON string of that text, or
+    a JSON number or boolean equal to it); never null. Audience rules reuse it."""
+    return _json_equals(field, value)
+
+
 def _predicate(value: ir.Value | JsonField, op: Op, values: tuple[str, ...]) -> ir.BooleanValue:
     positive = _positive(value, op, values)
     return ~positive if op in NEGATIVE_OPS else positive

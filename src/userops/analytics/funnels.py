@@ -27,7 +27,7 @@ import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final, Literal, get_args
 
 import ibis
@@ -37,7 +37,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from userops.analytics.base import Source, days_filter, epoch_micros, resolved_events
+from userops.analytics import indexed
+from userops.analytics.base import Source, day_start, days_filter, epoch_micros, resolved_events
 from userops.analytics.filters import (
     NO_FILTERS,
     OPS,
@@ -67,6 +68,8 @@ _WINDOW = re.compile(r"^\s*(\d+)\s*([mhd])\s*$")
 _UNITS: Final = {"m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1)}
 _KEY = re.compile(r"^\w+$")
 _NO_MATCH: Final = 2**62  # an as-of bound no time reaches: the step is not sought
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+GROUP_COLUMN: Final = "grp"
 
 # --- the definition -------------------------------------------------------------------------------
 
@@ -573,6 +576,32 @@ def funnel_from_rows(spec: FunnelSpec, rows: pa.Table) -> Funnel:
 
 
 def funnel(source: Source, spec: FunnelSpec) -> Funnel:
-    """Run the funnel on the warehouse (or any `Source` bound to a backend)."""
-    rows = funnel_users_expr(source, spec).to_pyarrow()
+    """Run the funnel on the warehouse (or any `Source` bound to a backend): on the event index
+    when it applies (`analytics.indexed`), else by `funnel_users_expr`."""
+    rows = _indexed_rows(source, spec)
+    if rows is None:
+        rows = funnel_users_expr(source, spec).to_pyarrow()
     return funnel_from_rows(spec, rows)
+
+
+def _indexed_rows(source: Source, spec: FunnelSpec) -> pa.Table | None:
+    """The rows of `funnel_users_expr`, computed on the event index; None when it does not apply
+    (conditions on events are read by the expression only)."""
+    if spec.filters.properties or any(step.filters for step in spec.steps):
+        return None
+    micros = timedelta(microseconds=1)
+    found = indexed.funnel_paths(
+        source,
+        steps=[step.event for step in spec.steps],
+        since_us=(day_start(source.timezone, spec.start) - _EPOCH) // micros,
+        until_us=(day_start(source.timezone, spec.end + timedelta(days=1)) - _EPOCH) // micros,
+        window_us=spec.window // micros,
+        order=spec.order,
+    )
+    if found is None:
+        return None
+    index, paths = found
+    users = paths.rows(index)
+    if not spec.filters.traits and spec.by is None:
+        return users.append_column(GROUP_COLUMN, pa.nulls(users.num_rows, pa.string()))
+    return _scope(source, ibis.memtable(users), spec).to_pyarrow()

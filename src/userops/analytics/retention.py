@@ -18,6 +18,7 @@ from typing import Any, Final, Literal, get_args
 import ibis
 import ibis.expr.types as ir
 
+from userops.analytics import indexed
 from userops.analytics.base import Source
 from userops.analytics.filters import NO_FILTERS, Filters
 from userops.analytics.periods import (
@@ -106,6 +107,36 @@ def _average(cohorts: Sequence[Cohort], periods: int) -> tuple[float | None, ...
     return tuple(out)
 
 
+def _cohorts_and_returns(
+    wh: Source,
+    *,
+    period: Period,
+    start: date,
+    end: date,
+    basis: CohortBasis,
+    return_event: str | None,
+    filters: Filters,
+    by: str | None,
+) -> tuple[ir.Table, ir.Table]:
+    """(cohort members: uid, grp, cohort, cidx; returns: the same plus ridx and k >= 0, one
+    row per member and period k after the cohort's in which they were active)."""
+    first, last = widen(start, end, period)
+    if basis == "first_activity":
+        seen = scoped_events(wh, filters, until=last)
+        firsts = seen.group_by("uid").aggregate(day=seen.day.min())
+        members = in_scope(wh, firsts.filter(firsts.day >= first), filters, by)
+    else:
+        members = signups(wh, filters, by, since=first, until=last)
+    cohort = members.select(
+        "uid", GROUP, cohort=truncate(members.day, period), cidx=index(members.day, period)
+    )
+    back = scoped_events(wh, filters, event=return_event, since=first, until=last)
+    back = back.select("uid", ridx=index(back.day, period)).distinct()
+    joined = cohort.join(back, "uid")
+    joined = joined.mutate(k=joined.ridx - joined.cidx)
+    return cohort, joined.filter(joined.k >= 0)
+
+
 def retention_exprs(
     wh: Source,
     *,
@@ -120,23 +151,17 @@ def retention_exprs(
     by: str | None = None,
 ) -> tuple[ir.Table, ir.Table]:
     """(sizes: cohort, grp, size; counts: cohort, grp, k, users)."""
-    first, last = widen(start, end, period)
-    if basis == "first_activity":
-        seen = scoped_events(wh, filters, until=last)
-        firsts = seen.group_by("uid").aggregate(day=seen.day.min())
-        members = in_scope(wh, firsts.filter(firsts.day >= first), filters, by)
-    else:
-        members = signups(wh, filters, by, since=first, until=last)
-    cohort = members.select(
-        "uid", GROUP, cohort=truncate(members.day, period), cidx=index(members.day, period)
+    cohort, joined = _cohorts_and_returns(
+        wh,
+        period=period,
+        start=start,
+        end=end,
+        basis=basis,
+        return_event=return_event,
+        filters=filters,
+        by=by,
     )
     sizes = cohort.group_by(["cohort", GROUP]).aggregate(size=cohort.count())
-
-    back = scoped_events(wh, filters, event=return_event, since=first, until=last)
-    back = back.select("uid", ridx=index(back.day, period)).distinct()
-    joined = cohort.join(back, "uid")
-    joined = joined.mutate(k=joined.ridx - joined.cidx)
-    joined = joined.filter(joined.k >= 0)
     if unbounded:
         # Active in period k or later <=> the last period the user was active in is >= k.
         last_k = joined.group_by(["uid", "cohort", GROUP]).aggregate(k=joined.k.max())
@@ -163,21 +188,36 @@ def retention(
     check_range(start, end)
     if not 0 <= periods <= MAX_PERIODS:
         raise InputError(f"periods {periods} is not between 0 and {MAX_PERIODS}")
-    sizes, counts = retention_exprs(
+    first, last = widen(start, end, period)
+    computed = indexed.retention_rows(
         wh,
         period=period,
         periods=periods,
-        start=start,
-        end=end,
+        first=first,
+        last=last,
         basis=basis,
         return_event=return_event,
         unbounded=unbounded,
         filters=filters,
         by=by,
     )
-    size_of = {(r["cohort"], r[GROUP]): int(r["size"]) for r in fetch(sizes)}
-    count_of = {(r["cohort"], r[GROUP], int(r["k"])): int(r["users"]) for r in fetch(counts)}
-    first, last = widen(start, end, period)
+    if computed is None:
+        exprs = retention_exprs(
+            wh,
+            period=period,
+            periods=periods,
+            start=start,
+            end=end,
+            basis=basis,
+            return_event=return_event,
+            unbounded=unbounded,
+            filters=filters,
+            by=by,
+        )
+        computed = fetch(exprs[0]), fetch(exprs[1])
+    size_rows, count_rows = computed
+    size_of = {(r["cohort"], r[GROUP]): int(r["size"]) for r in size_rows}
+    count_of = {(r["cohort"], r[GROUP], int(r["k"])): int(r["users"]) for r in count_rows}
     groups = group_order(g for _, g in size_of) if by is not None else [None]
     cohorts = []
     for group in groups:
@@ -190,3 +230,49 @@ def retention(
     return Retention(
         period, periods, basis, return_event, unbounded, by, first, last, tuple(cohorts)
     )
+
+
+def retention_cell_users(
+    wh: Source,
+    *,
+    period: Period,
+    start: date,
+    end: date,
+    cohort: date,
+    k: int,
+    basis: CohortBasis = "first_activity",
+    return_event: str | None = None,
+    unbounded: bool = False,
+    filters: Filters = NO_FILTERS,
+    retained: bool = True,
+) -> list[str]:
+    """The users behind one cell of `retention(...)` (cohort `cohort`, period `k`), sorted:
+    those counted in `retained[k]` or, with `retained=False`, the rest of the cohort (the
+    users lost by period k), e.g. to save them as a segment."""
+    check_range(start, end)
+    first, last = widen(start, end, period)
+    if cohort not in period_starts(first, last, period):
+        raise InputError(
+            f"cohort {cohort.isoformat()} is not the first day of a {period} from "
+            f"{first.isoformat()} to {last.isoformat()}"
+        )
+    reached = index_of(end, period) - index_of(cohort, period)
+    if not 0 <= k <= min(reached, MAX_PERIODS):
+        raise InputError(
+            f"period {k} is not reported for cohort {cohort.isoformat()} (0 to {reached})"
+        )
+    members, returns = _cohorts_and_returns(
+        wh,
+        period=period,
+        start=start,
+        end=end,
+        basis=basis,
+        return_event=return_event,
+        filters=filters,
+        by=None,
+    )
+    mine = members.filter(members.cohort == cohort).select("uid")
+    hits = returns.filter(returns.cohort == cohort, returns.k >= k if unbounded else returns.k == k)
+    chosen = mine.uid.isin(hits.uid)
+    users = mine.filter(chosen if retained else ~chosen).select("uid").distinct()
+    return sorted(str(u) for u in users.to_pyarrow()["uid"].to_pylist())

@@ -8,12 +8,21 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from userops.api import funnels, ingest, membership, metrics, operators, overview
+from userops.api import (
+    funnels,
+    ingest,
+    membership,
+    metrics,
+    operators,
+    overview,
+    profiles,
+    segments,
+)
 from userops.api.deps import refused
 from userops.errors import InputError
 from userops.settings import Settings
 
-_MODULES = (ingest, operators, overview, metrics, funnels, membership)
+_MODULES = (ingest, operators, overview, metrics, funnels, membership, segments, profiles)
 
 
 def install(app: FastAPI, settings: Settings) -> None:

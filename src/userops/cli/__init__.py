@@ -7,7 +7,20 @@ import traceback
 
 import typer
 
-from userops.cli import demo, funnel, imports, keys, membership, metrics, server, setup, users
+from userops.cli import (
+    demo,
+    funnel,
+    imports,
+    keys,
+    membership,
+    metrics,
+    profile,
+    segments,
+    server,
+    setup,
+    tags,
+    users,
+)
 from userops.cli.common import console_err, state
 from userops.errors import UseropsError
 
@@ -37,6 +50,10 @@ membership.register(app)
 app.add_typer(metrics.app, name="metrics")
 funnel.register(metrics.app)
 app.add_typer(demo.app, name="demo")
+app.add_typer(segments.app, name="segment")
+app.add_typer(tags.app, name="tags")
+segments.register_tag_import(tags.app)  # `userops tags import CODE FILE`
+app.add_typer(profile.app, name="profile")
 
 
 def main() -> None:

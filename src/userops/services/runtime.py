@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from userops.profiles.taxonomy import seed_builtins
 from userops.settings import Settings
 from userops.store.db import make_engine, session_scope
 from userops.store.migrate import upgrade
@@ -25,6 +26,7 @@ class Runtime:
         settings.ensure_data_dir()
         upgrade(settings.resolved_database_url)
         self.engine: Engine = make_engine(settings.resolved_database_url)
+        seed_builtins(self.engine)  # the built-in tag taxonomy (idempotent)
         self._warehouse: Warehouse = open_warehouse(settings)
         init_warehouse(self._warehouse)
         self._lock = threading.RLock()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from userops.profiles.taxonomy import seed_database
 from userops.settings import Settings
 from userops.store.migrate import upgrade
 from userops.warehouse.connection import init_warehouse, warehouse_session
@@ -30,4 +31,5 @@ def initialise(settings: Settings) -> dict[str, Any]:
         "warehouse_version": version,
         "database": _redact(settings.resolved_database_url),
         "database_revision": revision,
+        "builtin_tags": seed_database(settings.resolved_database_url),
     }

@@ -31,6 +31,10 @@ class Table:
     key: tuple[str, ...] = ()
     order_by: tuple[str, ...] = ()
     doc: str = ""
+    # DuckDB enforces `key` with a PRIMARY KEY, an ART index held in memory. Tables with
+    # millions of rows per write, replaced wholesale by one writer that guarantees the key
+    # (tag values and snapshots: docs/profiles.md, "Storage"), leave it off.
+    enforce_key: bool = True
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -164,6 +168,7 @@ TAG_VALUES = Table(
         Column("refreshed_at", "timestamp", False, "When this value was computed, UTC."),
     ),
     key=("tag", "user_id"),
+    enforce_key=False,
 )
 
 TAG_SNAPSHOTS = Table(
@@ -178,6 +183,7 @@ TAG_SNAPSHOTS = Table(
         Column("number", "float"),
     ),
     key=("snapshot_date", "tag", "user_id"),
+    enforce_key=False,
 )
 
 SEGMENT_MEMBERS = Table(
@@ -231,7 +237,7 @@ def duckdb_ddl(table: Table) -> str:
         f"{quote_ident(c.name)} {_DUCKDB_TYPES[c.kind]}{'' if c.nullable else ' NOT NULL'}"
         for c in table.columns
     ]
-    if table.key:
+    if table.key and table.enforce_key:
         cols.append(f"PRIMARY KEY ({', '.join(quote_ident(k) for k in table.key)})")
     return f"CREATE TABLE IF NOT EXISTS {quote_ident(table.name)} ({', '.join(cols)})"
 

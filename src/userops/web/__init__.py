@@ -16,7 +16,7 @@ from starlette.responses import Response
 
 from userops.services.auth import LoginThrottle, session_codec
 from userops.settings import Settings
-from userops.web import admin, pages
+from userops.web import admin, analytics, membership, pages, profiles
 from userops.web.deps import CsrfRejected, Forbidden, LoginRequired, current_operator
 from userops.web.middleware import ConsoleMiddleware
 from userops.web.rendering import STATIC_DIR, render
@@ -29,6 +29,9 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(pages.router)
     app.include_router(admin.router)
+    app.include_router(analytics.router)
+    app.include_router(membership.router)
+    app.include_router(profiles.router)
     app.add_exception_handler(LoginRequired, _login_required)
     app.add_exception_handler(Forbidden, _forbidden)
     app.add_exception_handler(CsrfRejected, _csrf_rejected)

@@ -34,12 +34,18 @@ class NavEntry:
     permission: Permission = "view"
     section: str = "main"
 
+    def is_current(self, path: str) -> bool:
+        """The entry of the page at `path`: its own page or one below it (an area's tabs)."""
+        if self.href is None:
+            return False
+        return path == self.href or (self.href != "/" and path.startswith(self.href + "/"))
+
 
 NAV: tuple[NavEntry, ...] = (
     NavEntry("nav.overview", "/"),
-    NavEntry("nav.analytics", None),
-    NavEntry("nav.profiles", None),
-    NavEntry("nav.membership", None),
+    NavEntry("nav.analytics", "/analytics"),
+    NavEntry("nav.profiles", "/profiles"),
+    NavEntry("nav.membership", "/membership"),
     NavEntry("nav.campaigns", None),
     NavEntry("nav.operators", "/admin/operators", "admin", "admin"),
     NavEntry("nav.keys", "/admin/keys", "admin", "admin"),

@@ -1,0 +1,204 @@
+"""Refreshing every built-in tag: userops against a straightforward pandas version.
+
+userops (`profiles.refresh.refresh_tags`, forced): one pass over the events builds the per-user
+facts in DuckDB, each model is an Ibis expression over them, each tag is written in its own
+transaction with its day's snapshot. The baseline is the idiomatic pandas version of the same
+definitions (tests/profiles/reference.py, the tests' reference): load the events, identities
+and users into pandas, resolve ids with a merge, group by user per tag, then write each tag
+with the same writer (`tagvalues.replace_values`). Both start from empty tag tables and both
+are timed from the warehouse to the written rows, in this run, on the same data; the written
+values are compared tag by tag, so the fast path is checked to give the reference's result.
+
+Size: USEROPS_BENCH_TAG_USERS (25,000 users: about 1M demo events over 90 days) and
+USEROPS_BENCH_TAG_DAYS (90). The demo data is generated once into bench/data and imported once
+into a warehouse next to it. The target run, 2M users and 50M events:
+
+    USEROPS_BENCH_TAG_USERS=2000000 USEROPS_BENCH_TAG_DAYS=56 python -m bench tags
+
+(or `python -m bench.bench_tags --users 2000000 --days 56`; the line printed names the events
+actually generated).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pyarrow as pa
+from tests.profiles import reference as ref
+
+from bench.common import BENCH_DIR, DEMO_END, Result, print_table, timed_cpu
+from userops.demo import generate_files
+from userops.ingest.service import import_paths
+from userops.membership.tags import member_tags
+from userops.profiles import computed, refresh, tagvalues, taxonomy
+from userops.profiles.computed import membership as member_model
+from userops.settings import Settings
+from userops.store.db import make_engine
+from userops.store.migrate import upgrade
+from userops.warehouse.connection import Warehouse, open_warehouse
+
+USERS = int(os.environ.get("USEROPS_BENCH_TAG_USERS", "25000"))
+DAYS = int(os.environ.get("USEROPS_BENCH_TAG_DAYS", "90"))
+MODELS = ("rfm", "lifecycle", "grade", "intent", "activity")
+MEMBER_TAGS = {
+    "member_loyalty": "loyalty",
+    "member_participation": "participation",
+    "member_participation_level": "participation_level",
+}
+
+
+def prepare(users: int, days: int) -> Settings:
+    """A warehouse holding the demo data of `users` x `days` (made once, then reused)."""
+    folder = BENCH_DIR / f"tags-{users}-{days}"
+    settings = Settings(data_dir=folder / "data", timezone="Asia/Shanghai")
+    done = folder / "loaded"
+    if done.exists():
+        return settings
+    shutil.rmtree(folder, ignore_errors=True)
+    files = generate_files(folder / "files", users=users, days=days, seed=7, end=DEMO_END)
+    for kind, path in (("users", files.users_path), ("events", files.events_path)):
+        summary = import_paths(settings, kind, [path])  # type: ignore[arg-type]
+        assert summary.rejected == 0, summary
+    shutil.rmtree(folder / "files")
+    done.write_text(json.dumps({"users": files.users, "events": files.events}))
+    return settings
+
+
+def wh_tz(wh: Warehouse) -> ZoneInfo:
+    return ZoneInfo(wh.timezone)
+
+
+def _clear(wh: Warehouse) -> None:
+    wh.duckdb.execute("DELETE FROM tag_values")
+    wh.duckdb.execute("DELETE FROM tag_snapshots")
+    wh.duckdb.execute("CHECKPOINT")
+
+
+def _written(wh: Warehouse) -> dict[str, tuple[int, int]]:
+    """Per tag: rows, and a checksum of (user, value, number) in tag_values and snapshots."""
+    rows = wh.sql(
+        "SELECT tag, count(*), sum(hash(user_id, value, coalesce(number, -1))) FROM tag_values "
+        "GROUP BY tag"
+    )
+    snaps = wh.sql(
+        "SELECT tag, count(*), sum(hash(user_id, value, coalesce(number, -1))) "
+        "FROM tag_snapshots GROUP BY tag"
+    )
+    out = {t: (int(n), int(h)) for t, n, h in rows}
+    assert out == {t: (int(n), int(h)) for t, n, h in snaps}, "values and snapshot differ"
+    return out
+
+
+def ours(wh: Warehouse, url: str) -> refresh.RunInfo:
+    engine = make_engine(url)
+    try:
+        run = refresh.refresh_tags(
+            engine,
+            lambda: refresh.lend(wh),
+            today=DEMO_END,
+            tz=wh_tz(wh),
+            force=True,
+            segments=False,
+        )
+    finally:
+        engine.dispose()
+    assert run.status == "succeeded", run.error
+    return run
+
+
+def _load(wh: Warehouse) -> ref.Frames:
+    """The three tables in pandas, as a straightforward script reads them."""
+    con = wh.duckdb
+    events = con.sql(
+        "SELECT event, user_id, anonymous_id, timestamp AS ts, "
+        "CAST(round(revenue * 100) AS BIGINT) AS revenue_cents, "
+        "CASE WHEN event = 'invite' THEN properties END AS properties FROM events"
+    ).df()
+    invites = events.properties.notna()
+    events["invitee"] = None
+    events.loc[invites, "invitee"] = events.loc[invites, "properties"].map(
+        lambda text: json.loads(text).get("invitee")
+    )
+    events = events.drop(columns=["properties"])
+    events["ts"] = events.ts.dt.tz_convert("UTC")
+    identities = con.sql("SELECT anonymous_id, user_id FROM identities").df()
+    users = con.sql("SELECT user_id, created_at, channel, traits FROM users").df()
+    users["created_at"] = users.created_at.dt.tz_convert("UTC")
+    users["source_detail"] = users.traits.map(
+        lambda text: json.loads(text).get("register_source_detail") if text else None
+    )
+    users = users.drop(columns=["traits"])
+    return ref.Frames(events, identities, users, wh_tz(wh), DEMO_END)
+
+
+def baseline(wh: Warehouse, url: str) -> int:
+    frames = _load(wh)
+    params = {m: computed.parse_params(m, None) for m in MODELS}
+    tags = ref.builtin_tags(frames, params)
+    engine = make_engine(url)
+    try:
+        rows = member_tags(engine, at=datetime.now(UTC))
+    finally:
+        engine.dispose()
+    for code, field in MEMBER_TAGS.items():
+        table = member_model.member_values(rows, field, member_model.MemberParams())
+        tags[code] = table.to_pandas().set_index("user_id")
+    now = datetime.now(UTC)
+    for code, frame in tags.items():
+        table = pa.Table.from_pandas(frame.reset_index(), preserve_index=False)
+        tagvalues.replace_values(wh, code, table, snapshot_date=DEMO_END, refreshed_at=now)
+    return len(tags)
+
+
+def run(users: int = USERS, days: int = DAYS) -> list[Result]:
+    settings = prepare(users, days)
+    counts = json.loads((settings.data_dir.parent / "loaded").read_text())
+    with tempfile.TemporaryDirectory(prefix="userops-bench-tags-") as tmp:
+        url = f"sqlite:///{Path(tmp) / 'app.db'}"
+        upgrade(url)
+        engine = make_engine(url)
+        taxonomy.seed_builtins(engine)
+        engine.dispose()
+        with open_warehouse(settings) as wh:
+            _clear(wh)
+            ours_s, ours_cpu = timed_cpu(lambda: ours(wh, url))
+            mine = _written(wh)
+            _clear(wh)
+            base_s, base_cpu = timed_cpu(lambda: baseline(wh, url))
+            theirs = _written(wh)
+            _clear(wh)
+    assert set(mine) == set(theirs) and len(mine) >= 12, sorted(set(mine) ^ set(theirs))
+    wrong = sorted(t for t in mine if mine[t] != theirs[t])
+    assert not wrong, f"userops and pandas disagree on {wrong}"
+    return [
+        Result(
+            name=f"refresh all tags {counts['users'] / 1e6:g}M users "
+            f"{counts['events'] / 1e6:.3g}M events",
+            ours_s=ours_s,
+            baseline_s=base_s,
+            baseline="pandas, same definitions + writes",
+            target=">=20x",
+            units=counts["events"],
+            ours_cpu_s=ours_cpu,
+            baseline_cpu_s=base_cpu,
+        )
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=USERS)
+    parser.add_argument("--days", type=int, default=DAYS)
+    args = parser.parse_args()
+    print_table(run(args.users, args.days))
+
+
+if __name__ == "__main__":
+    main()
