@@ -9,7 +9,7 @@ import uvicorn
 
 from userops.cli.common import console, stage_progress
 from userops.services.auth import ensure_demo_admin
-from userops.services.demo import load_demo, warehouse_is_empty
+from userops.services.demo import load_demo, seed_demo_membership, warehouse_is_empty
 from userops.services.setup import initialise
 from userops.settings import get_settings
 
@@ -52,6 +52,10 @@ def register(app: typer.Typer) -> None:
             console.print(
                 f"demo data: {loaded.users.accepted:,} users, {loaded.events.accepted:,} events"
             )
+            with stage_progress("setting up the demo growth system") as step:
+                applied = seed_demo_membership(settings, progress=step)
+            if applied:
+                console.print(f"demo membership: levels and points from {applied:,} rule hits")
         _ensure_demo_admin()
         _serve(host, port)
 
