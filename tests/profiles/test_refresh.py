@@ -357,3 +357,14 @@ def test_the_server_refreshes_tags_daily(fresh: Refreshable, tmp_path: Path) -> 
         runtime.close()
     with pytest.raises(ValueError, match="USEROPS_TAGS_REFRESH_AT"):
         type(settings)(data_dir=tmp_path, tags_refresh_at="3 am")
+
+
+def test_manual_and_switched_off_tags_refresh_only_when_named(fresh: Refreshable) -> None:
+    taxonomy.update_tag(fresh.engine, code="intent_level", schedule="manual")
+    taxonomy.update_tag(fresh.engine, code="activity_level", is_active=False)
+    with fresh.warehouse() as wh:
+        everything = _run(fresh, wh)
+        assert {"intent_level", "activity_level"}.isdisjoint(everything.detail["tags"])
+        assert wh.sql("SELECT count(*) FROM tag_values WHERE tag = 'intent_level'") == [(0,)]
+        named = _run(fresh, wh, tags=["intent_level", "activity_level"])
+        assert named.count("refreshed") == 2

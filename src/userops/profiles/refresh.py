@@ -362,12 +362,15 @@ def _finish(
 
 
 def _selected(engine: Engine, codes: list[str] | None) -> list[TagSpec]:
-    """The tags to refresh: the active ones (or `codes`), computed before rule tags."""
+    """The tags to refresh: the active daily ones (or `codes`, whatever their schedule),
+    computed before rule tags."""
     taxonomy.seed_builtins(engine)
     with session_scope(engine, read_only=True) as session:
         query = select(TagDefinition)
-        if codes is None:
-            query = query.where(TagDefinition.is_active.is_(True))
+        if codes is None:  # a run over all tags: the active ones on the daily schedule
+            query = query.where(
+                TagDefinition.is_active.is_(True), TagDefinition.schedule == "daily"
+            )
         else:
             query = query.where(TagDefinition.code.in_(codes))
         rows = {r.code: r for r in session.scalars(query)}
