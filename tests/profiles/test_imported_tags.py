@@ -69,6 +69,9 @@ def test_import_replaces_the_values(pw: ProfileWorld, engine: Engine) -> None:
     with session_scope(engine, read_only=True) as session:
         tag = session.scalar(select(TagDefinition).where(TagDefinition.code == "imp_level"))
         assert tag is not None and tag.tagged_users == 1 and tag.refreshed_at is not None
+    # The day's snapshot follows the import (history and migration see imported tags).
+    snapshot = pw.wh.sql("SELECT user_id, value FROM tag_snapshots WHERE tag = 'imp_level'")
+    assert snapshot == [("u3", "银卡")]
     # The values are what rules read.
     rule = {"tag": "imp_level", "op": "=", "value": "银卡"}
     assert segments.preview(pw.wh, rule, today=TODAY, engine=engine).as_json() == {

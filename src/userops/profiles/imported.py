@@ -23,6 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Final
+from zoneinfo import ZoneInfo
 
 import ibis
 import pyarrow as pa
@@ -31,6 +32,7 @@ from sqlalchemy import Engine, select
 from userops.domain.audience import MAX_NUMBER, MAX_TEXT
 from userops.errors import InputError, NotFoundError
 from userops.profiles.conditions import USER_ID, universe
+from userops.profiles.tagvalues import replace_values
 from userops.store.audit import append_audit
 from userops.store.db import session_scope
 from userops.store.models import USER_ID_LENGTH, TagDefinition
@@ -179,12 +181,20 @@ def import_tag_values(
     known = universe(wh)
     ids = ibis.memtable(staged.select([USER_ID]))
     found = int(known.filter(known[USER_ID].isin(ids[USER_ID])).count().to_pyarrow().as_py())
-    _replace(wh, code, staged)
+    now = utcnow()
+    # values and that day's snapshot together, as a refresh writes them (history sees imports)
+    replace_values(
+        wh,
+        code,
+        staged,
+        snapshot_date=now.astimezone(ZoneInfo(wh.timezone)).date(),
+        refreshed_at=now,
+    )
     with session_scope(engine) as session:
         tag = session.scalar(select(TagDefinition).where(TagDefinition.code == code))
         if tag is not None:
             tag.tagged_users = len(rows)
-            tag.refreshed_at = utcnow()
+            tag.refreshed_at = now
         append_audit(
             session,
             actor=actor,
@@ -193,23 +203,3 @@ def import_tag_values(
             detail={"rows": len(rows), "unknown_users": len(rows) - found, "file": name},
         )
     return TagImport(code, len(rows), len(rows) - found)
-
-
-def _replace(wh: Warehouse, code: str, staged: pa.Table) -> None:
-    con = wh.duckdb
-    con.register("_userops_imported_tag_values", staged)
-    try:
-        con.execute("BEGIN TRANSACTION")
-        try:
-            con.execute("DELETE FROM tag_values WHERE tag = ?", [code])
-            con.execute(
-                "INSERT INTO tag_values SELECT ?, user_id, value, number, ? "
-                "FROM _userops_imported_tag_values",
-                [code, utcnow()],
-            )
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-    finally:
-        con.unregister("_userops_imported_tag_values")
