@@ -47,10 +47,10 @@ class _Scope:
     group: Keys | None
     groups: tuple[str | None, ...]
 
-    def apply(self, ukey: Keys) -> tuple[Ints | None, Keys]:
-        """(rows kept, or None for all; each kept row's group number)."""
+    def apply(self, ukey: Keys) -> tuple[Ints | None, Keys | None]:
+        """(rows kept, or None for all; each kept row's group number, or None for all 0)."""
         if self.keep is None or self.group is None:
-            return None, np.zeros(len(ukey), dtype=np.int32)
+            return None, None
         kept = self.keep[ukey]
         return kept, self.group[ukey[kept]]
 
@@ -84,7 +84,9 @@ def _scope(source: Source, index: EventIndex, filters: Filters, by: str | None) 
 
 
 def period_index(day: Keys, period: Period) -> Ints:
-    """`periods.index` of local day numbers."""
+    """`periods.index` of local day numbers (for days: the same array)."""
+    if period == "day":
+        return day
     days = day.astype(np.int64)
     if period == "week":
         monday = days - (days + 3) % 7  # 1970-01-01 was a Thursday
@@ -104,20 +106,31 @@ def period_first_day(number: int, period: Period) -> date:
     return day_of(number)
 
 
-def _count(*columns: Ints) -> tuple[list[Ints], Ints]:
-    """The distinct rows of integer columns (sorted) and how many times each occurs."""
-    if not len(columns[0]):
+def _count(*given: Ints | None) -> tuple[list[Ints], Ints]:
+    """The distinct rows of integer columns (sorted) and how many times each occurs; a None
+    column is all zeros."""
+    n = next(len(c) for c in given if c is not None)
+    columns = [c if c is not None else np.zeros(n, dtype=np.int32) for c in given]
+    if not n:
         return [c[:0].astype(np.int64) for c in columns], np.empty(0, dtype=np.int64)
-    lows = [int(c.min()) for c in columns]
-    spans = [int(c.max()) - low + 1 for c, low in zip(columns, lows, strict=True)]
-    if math.prod(spans) >= 2**62:
+    lows = [int(c.min()) if g is not None else 0 for c, g in zip(columns, given, strict=True)]
+    spans = [
+        int(c.max()) - low + 1 if g is not None else 1
+        for c, g, low in zip(columns, given, lows, strict=True)
+    ]
+    total = math.prod(spans)
+    if total >= 2**62:
         rows, counts = np.unique(np.stack(columns).astype(np.int64), axis=1, return_counts=True)
         return list(rows), counts
-    key = np.zeros(len(columns[0]), dtype=np.int64)
+    key: Ints | None = None
     for c, low, span in zip(columns, lows, spans, strict=True):
-        key = key * span + (c.astype(np.int64) - low)
-    total = math.prod(spans)
-    if total <= max(4 * len(key), 1 << 16):  # a dense table of counts is cheaper than sorting
+        if span == 1:
+            continue  # a constant column adds nothing to the key
+        part = c - low if low else c
+        key = part.astype(np.int64) if key is None else key * span + part
+    if key is None:
+        return [np.array([low], dtype=np.int64) for low in lows], np.array([n], dtype=np.int64)
+    if total <= max(4 * n, 1 << 16):  # a dense table of counts is cheaper than sorting
         tally = np.bincount(key, minlength=total)
         keys = np.flatnonzero(tally)
         counts = tally[keys]
@@ -154,7 +167,9 @@ def active_rows(
         return None
     scope = _scope(source, index, filters, by)
     ukey, day = _in_days(*index.user_days(event), first, last)
-    ukey, number = distinct_pairs(ukey, period_index(day, period))
+    number = period_index(day, period)
+    if period != "day":  # (user, day) pairs are distinct already
+        ukey, number = distinct_pairs(ukey, number)
     kept, group = scope.apply(ukey)
     if kept is not None:
         number = number[kept]
@@ -181,9 +196,10 @@ def stickiness_rows(
         return None
     scope = _scope(source, index, filters, by)
     ukey, day = _in_days(*index.user_days(event), start - timedelta(days=max(windows) - 1), end)
-    kept, group = scope.apply(ukey)
+    kept, scoped = scope.apply(ukey)
     if kept is not None:
         ukey, day = ukey[kept], day[kept]
+    group = scoped if scoped is not None else np.zeros(len(ukey), dtype=np.int32)
     first = day_number(start)
     shown = day >= first
     (groups, days), counts = _count(group[shown], day[shown])
@@ -231,88 +247,111 @@ def retention_rows(
     index = _index(source, filters, return_event)
     if index is None:
         return None
-    users = index.users
-    member = np.zeros(users, dtype=bool)
-    cohort = np.zeros(users, dtype=np.int64)  # the cohort's period number, by ukey
+    # By ukey: in a cohort, the cohort's period number, the group's number.
     if basis == "first_activity":
-        ukey, day = index.user_days()
-        if len(ukey):
-            starts = np.flatnonzero(np.append(True, ukey[1:] != ukey[:-1]))
-            firsts = day[starts]  # every ukey has events: starts[k] is ukey k's first day
-            member = (firsts >= day_number(first)) & (firsts <= day_number(last))
-            cohort = period_index(firsts, period)
-        scope = _scope(source, index, filters, by)
-        kept, group_of = scope.apply(np.arange(users, dtype=np.int32))
-        if kept is not None:
-            member &= kept
-        groups = scope.groups
-        group = np.zeros(users, dtype=np.int32)
-        if kept is not None:
-            group[kept] = group_of
-        (g, c), sizes = _count(group[member], cohort[member])
-        size_rows = _rows(groups, g, c, period, size=sizes)
+        member, cohort, group, groups = _first_activity(
+            source, index, period, first, last, filters, by
+        )
     else:
-        joined = signups(source, filters, by, since=first, until=last)
-        known = uid_table(index)
-        joined = joined.left_join(known, joined.uid == known.uid)
-        signed = joined.select(joined.ukey, joined.day, joined[GROUP]).to_pyarrow()
-        encoded = signed[GROUP].combine_chunks().dictionary_encode()
-        names = [str(x) for x in encoded.dictionary.to_pylist()]
-        groups = (*names, None)
-        codes = np.asarray(
-            encoded.indices.fill_null(len(names)).to_numpy(zero_copy_only=False), dtype=np.int32
-        )
-        days = np.array([day_number(d) for d in signed["day"].to_pylist()], dtype=np.int64).astype(
-            np.int32
-        )
-        numbers = period_index(days, period)
-        (g, c), sizes = _count(codes, numbers)
-        size_rows = _rows(groups, g, c, period, size=sizes)
-        ukeys = signed["ukey"].combine_chunks()
-        has = np.asarray(ukeys.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
-        at = np.asarray(ukeys.filter(ukeys.is_valid()).to_numpy(), dtype=np.int64)
-        member[at] = True
-        cohort[at] = numbers[has]
-        group = np.zeros(users, dtype=np.int32)
-        group[at] = codes[has]
-    ukey, day = _in_days(*index.user_days(return_event), first, last)
-    ukey, back = distinct_pairs(ukey, period_index(day, period))
+        member, cohort, group, groups = _signups(source, index, period, first, last, filters, by)
+    ukey, day = index.user_days(return_event)
     mine = member[ukey]
-    ukey, back = ukey[mine], back[mine]
+    mine &= day >= day_number(first)
+    mine &= day <= day_number(last)
+    ukey, back = ukey[mine], period_index(day[mine], period)
+    if period != "day":
+        ukey, back = distinct_pairs(ukey, back)
     k = back - cohort[ukey]
-    ok = k >= 0
-    ukey, k = ukey[ok], k[ok]
     if unbounded:
         # Each user once, at the last period they were active in (capped at `periods`).
+        ok = k >= 0
+        ukey, k = ukey[ok], k[ok]
         if len(ukey):
             starts = np.flatnonzero(np.append(True, ukey[1:] != ukey[:-1]))
             k = np.minimum(np.maximum.reduceat(k, starts), periods)
             ukey = ukey[starts]
     else:
-        ok = k <= periods
+        ok = (k >= 0) & (k <= periods)
         ukey, k = ukey[ok], k[ok]
-    (g, c, kk), users_at = _count(group[ukey], cohort[ukey], k)
-    count_rows = _rows(groups, g, c, period, users=users_at, k=kk)
-    return size_rows, count_rows
+    (sg, sc), sn = _count(group[member] if group is not None else None, cohort[member])
+    (cg, cc, ck), cn = _count(group[ukey] if group is not None else None, cohort[ukey], k)
+    return (
+        [
+            {"cohort": period_first_day(int(c), period), GROUP: groups[g], "size": int(n)}
+            for g, c, n in zip(sg, sc, sn, strict=True)
+        ],
+        [
+            {
+                "cohort": period_first_day(int(c), period),
+                GROUP: groups[g],
+                "k": int(kk),
+                "users": int(n),
+            }
+            for g, c, kk, n in zip(cg, cc, ck, cn, strict=True)
+        ],
+    )
 
 
-def _rows(
-    groups: Sequence[str | None],
-    group: Ints,
-    cohort: Ints,
+_Cohorts = tuple[Ints, Ints, Keys | None, tuple[str | None, ...]]
+
+
+def _first_activity(
+    source: Source,
+    index: EventIndex,
     period: Period,
-    *,
-    k: Ints | None = None,
-    **value: Ints,
-) -> list[Row]:
-    [(name, counts)] = value.items()
-    out = []
-    for i, (g, c, n) in enumerate(zip(group, cohort, counts, strict=True)):
-        row: Row = {"cohort": period_first_day(int(c), period), GROUP: groups[g], name: int(n)}
-        if k is not None:
-            row["k"] = int(k[i])
-        out.append(row)
-    return out
+    first: date,
+    last: date,
+    filters: Filters,
+    by: str | None,
+) -> _Cohorts:
+    """Cohorts by the period of each user's first event ever (every ukey has one)."""
+    ukey, day = index.user_days()
+    firsts = day[np.flatnonzero(np.append(True, ukey[1:] != ukey[:-1]))] if len(ukey) else day
+    member = (firsts >= day_number(first)) & (firsts <= day_number(last))
+    scope = _scope(source, index, filters, by)
+    group = None
+    if scope.keep is not None and scope.group is not None:
+        member &= scope.keep
+        group = scope.group
+    return member, period_index(firsts, period).astype(np.int64), group, scope.groups
+
+
+def _signups(
+    source: Source,
+    index: EventIndex,
+    period: Period,
+    first: date,
+    last: date,
+    filters: Filters,
+    by: str | None,
+) -> _Cohorts:
+    """Cohorts by signup: every user signed up in the range is counted, with or without events;
+    only those with events can return."""
+    joined = signups(source, filters, by, since=first, until=last)
+    known = uid_table(index)
+    joined = joined.left_join(known, joined.uid == known.uid)
+    signed = joined.select(joined.ukey, joined.day, joined[GROUP]).to_pyarrow()
+    encoded = signed[GROUP].combine_chunks().dictionary_encode()
+    names = [str(x) for x in encoded.dictionary.to_pylist()]
+    codes = np.asarray(
+        encoded.indices.fill_null(len(names)).to_numpy(zero_copy_only=False), dtype=np.int32
+    )
+    days = np.array([day_number(d) for d in signed["day"].to_pylist()], dtype=np.int32)
+    numbers = period_index(days, period).astype(np.int64)
+    ukeys = signed["ukey"].combine_chunks()
+    has = np.asarray(ukeys.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    at = np.asarray(ukeys.filter(ukeys.is_valid()).to_numpy(), dtype=np.int64)
+    # Users without events get keys past the index's, so sizes count them and nothing else.
+    users = index.users + int((~has).sum())
+    at = np.concatenate([at, np.arange(index.users, users)])
+    order = np.concatenate([np.flatnonzero(has), np.flatnonzero(~has)])
+    member = np.zeros(users, dtype=bool)
+    member[at] = True
+    cohort = np.zeros(users, dtype=np.int64)
+    cohort[at] = numbers[order]
+    group = np.zeros(users, dtype=np.int32)
+    group[at] = codes[order]
+    return member, cohort, group, (*names, None)
 
 
 # --- funnels --------------------------------------------------------------------------------------
