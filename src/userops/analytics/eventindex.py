@@ -4,7 +4,7 @@ time, built once per state of the warehouse and reused by every metric until the
 A portable metric (an Ibis expression) scans the events, joins the identities and finds each
 event's local day on every query: seconds on tens of millions of events, however small the
 answer. The index does that work once: `uid` (identity resolution exactly as
-`base.resolved_events`) becomes a number `ukey` (its position in the sorted distinct `uids`),
+`base.resolved_events`) becomes a number `ukey` (its position in the distinct `uids`),
 the time integer microseconds `us`, the event name a `code` (0: no name, k: `names[k-1]`);
 the rows are sorted by (ukey, us). Metrics without event property filters are then computed on
 these arrays with NumPy (`analytics.indexed`); everything else keeps the portable expressions,
@@ -15,7 +15,7 @@ fingerprint of the data: the events' row count and latest `received_at` (events 
 appended; every insert stamps `received_at`), and the identities' row count and the sum of their
 `linked_at` (a link is only ever added, or moved to an earlier `linked_at`). A query first reads
 the fingerprint (about a millisecond: DuckDB answers from its statistics and a small table) and
-rebuilds the index when it changed. docs/decisions/0005-event-index.md says why and what it costs.
+rebuilds the index when it changed. docs/decisions/0006-event-index.md says why and what it costs.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from userops.analytics.base import Source, epoch_micros, resolved_events
 from userops.analytics.localday import DAY_US, offset_segments
 from userops.warehouse.connection import Warehouse
 
-Ints = npt.NDArray[Any]  # integer arrays (int64 times and positions, int32 keys and days)
+Ints = npt.NDArray[Any]  # integer arrays (int64 times; int32 keys, days, codes and positions)
 Keys = Ints
 
 _ENABLED: ContextVar[bool] = ContextVar("userops_event_index", default=True)
@@ -63,7 +63,7 @@ class EventIndex:
         names: tuple[str, ...],
         timezone: str,
     ) -> None:
-        self.uids = uids  # distinct uids, sorted: ukey k is uids[k]
+        self.uids = uids  # the distinct uids: ukey k is uids[k]
         self.ukey = ukey
         self.us = us
         self.code = code
@@ -87,17 +87,46 @@ class EventIndex:
 
     def positions(self, name: str) -> Ints:
         """Where the events named `name` are, ascending (empty when there is none)."""
+        return self._padded(name)[:-1]
+
+    def _padded(self, name: str) -> Ints:
+        """`positions(name)` and then len(self), for searches that may find nothing."""
         code = self.code_of(name)
         if code is None:
-            return np.empty(0, dtype=np.int64)
+            return np.array([len(self.us)], dtype=self.position_type)
         if code not in self._positions:
-            self._positions[code] = np.flatnonzero(self.code == code)
+            found = np.flatnonzero(self.code == code).astype(self.position_type)
+            self._positions[code] = np.append(found, self.position_type(len(self.us)))
         return self._positions[code]
 
+    def next_at(self, name: str, at: Ints) -> Ints:
+        """The position of the first event named `name` at or after each position of `at`
+        (len(self) when there is none)."""
+        return self._next(self._padded(name), at)
+
+    @property
+    def position_type(self) -> type[np.signedinteger[Any]]:
+        """Positions are int32 below 2**31 events: half the memory to search."""
+        return np.int32 if len(self.us) < 2**31 - 1 else np.int64
+
     @cached_property
-    def named(self) -> Ints:
-        """Where the events with a name (behaviour: not identify, alias, group) are."""
-        return np.flatnonzero(self.code != 0)
+    def _named(self) -> Ints:
+        found = np.flatnonzero(self.code != 0).astype(self.position_type)
+        return np.append(found, self.position_type(len(self.us)))
+
+    def next_named(self, at: Ints) -> Ints:
+        """As `next_at`, for any event with a name (behaviour: not identify, alias, group)."""
+        return self._next(self._named, at)
+
+    def _next(self, padded: Ints, at: Ints) -> Ints:
+        """padded[how many of its positions come before each position of `at`] (binary
+        searches: ascending `at` keeps them local)."""
+        return padded[np.searchsorted(padded[:-1], at)]
+
+    @cached_property
+    def user_end(self) -> Ints:
+        """By ukey: the position after the user's last event."""
+        return np.cumsum(np.bincount(self.ukey, minlength=self.users), dtype=np.int64)
 
     @cached_property
     def day(self) -> Keys:
@@ -152,8 +181,8 @@ class EventIndex:
         return at
 
     def instant_end(self, at: Ints) -> Ints:
-        """The position after the last event of each position's instant."""
-        at = at + 1
+        """The position after the last event of each position's instant (at most len(self))."""
+        at = np.minimum(at + 1, len(self.us))
         todo = np.flatnonzero(self.tied[at])
         while len(todo):
             at[todo] += 1
@@ -220,54 +249,78 @@ def _fingerprint(wh: Warehouse) -> tuple[Any, ...]:
 
 
 def build(wh: Warehouse) -> EventIndex:
-    """Read every event once, resolved to its user, sorted by (uid, time), into arrays."""
+    """Read every event once, resolved to its user, into arrays sorted by (ukey, us).
+
+    Users and event names get their numbers first (two small tables, registered on the
+    connection), so DuckDB sorts fixed-width integers, not strings: half the memory of sorting
+    by uid. The rows stream in batches into arrays allocated once.
+    """
     events = wh.table("events")
     named = events.filter(events.event.notnull()).select("event").distinct()
     names = tuple(sorted(str(n) for n in named.to_pyarrow()["event"].to_pylist()))
     ev = resolved_events(wh)
-    value_set = pa.array(names, type=pa.string())
-    rows = ev.filter(ev.uid.notnull()).select(
-        uid=ev.uid, us=epoch_micros(wh, ev.timestamp), event=ev.event
+    ev = ev.filter(ev.uid.notnull())
+    uids = pc.cast(ev.select("uid").distinct().to_pyarrow()["uid"].combine_chunks(), pa.string())
+    con = wh.duckdb
+    con.register(_UIDS, pa.table({"uid": uids, "ukey": np.arange(len(uids), dtype=np.int32)}))
+    con.register(
+        _NAMES,
+        pa.table(
+            {
+                "event": pa.array(names, pa.string()),
+                "code": np.arange(1, len(names) + 1, dtype=np.int32),
+            }
+        ),
     )
-    rows = rows.order_by([rows.uid, rows.us])
-    uid_chunks: list[pa.Array] = []
-    keys: list[Keys] = []
-    times: list[Ints] = []
-    codes: list[Keys] = []
-    last: Any = None
-    count = 0
-    # Streamed in batches: the strings of all uids are never in memory at once.
-    reader = wh.duckdb.execute(str(ibis.to_sql(rows, dialect="duckdb"))).to_arrow_reader(BATCH_ROWS)
-    for batch in reader:
-        if not batch.num_rows:
-            continue
-        uid = pc.cast(batch.column("uid"), pa.string())
-        n = len(uid)
-        change = np.empty(n, dtype=bool)
-        change[0] = last is None or uid[0].as_py() != last
-        if n > 1:
-            differs = pc.not_equal(uid.slice(1), uid.slice(0, n - 1))
-            change[1:] = np.asarray(differs.to_numpy(zero_copy_only=False), dtype=bool)
-        uid_chunks.append(uid.filter(pa.array(change)))
-        keys.append((np.cumsum(change, dtype=np.int64) + (count - 1)).astype(np.int32))
-        count += int(change.sum())
-        last = uid[n - 1].as_py()
-        times.append(np.asarray(batch.column("us").to_numpy(zero_copy_only=False), np.int64))
-        found = pc.index_in(pc.cast(batch.column("event"), pa.string()), value_set=value_set)
-        codes.append(
-            np.asarray(
-                pc.fill_null(pc.add(found, 1), 0).to_numpy(zero_copy_only=False), dtype=np.int32
+    try:
+        keys, codes = wh.ibis.table(_UIDS), wh.ibis.table(_NAMES)
+        joined = ev.join(keys, ev.uid == keys.uid).left_join(codes, ev.event == codes.event)
+        rows = joined.select(
+            ukey=joined.ukey,
+            us=epoch_micros(wh, joined.timestamp),
+            code=joined.code.fill_null(0),
+        ).order_by(["ukey", "us"])
+        [(expected,)] = wh.sql("SELECT count(*) FROM events")
+        arrays = _Arrays(int(expected))
+        reader = con.execute(str(ibis.to_sql(rows, dialect="duckdb"))).to_arrow_reader(BATCH_ROWS)
+        for batch in reader:
+            arrays.add(batch)
+    finally:
+        con.unregister(_UIDS)
+        con.unregister(_NAMES)
+    ukey, us, code = arrays.done()
+    return EventIndex(uids=uids, ukey=ukey, us=us, code=code, names=names, timezone=wh.timezone)
+
+
+_UIDS: Final = "__userops_index_uids"
+_NAMES: Final = "__userops_index_names"
+
+
+class _Arrays:
+    """The index's three columns, filled batch by batch (allocated once for `capacity` rows)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.ukey = np.empty(capacity, dtype=np.int32)
+        self.us = np.empty(capacity, dtype=np.int64)
+        self.code = np.empty(capacity, dtype=np.int32)
+        self.size = 0
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        n = batch.num_rows
+        if self.size + n > len(self.us):  # more rows than counted: grow
+            grown = max(2 * len(self.us), self.size + n)
+            self.ukey, self.us, self.code = (
+                np.resize(a, grown) for a in (self.ukey, self.us, self.code)
             )
-        )
-    uids = pa.concat_arrays(uid_chunks) if uid_chunks else pa.array([], type=pa.string())
-    return EventIndex(
-        uids=uids,
-        ukey=np.concatenate(keys) if keys else np.empty(0, dtype=np.int32),
-        us=np.concatenate(times) if times else np.empty(0, dtype=np.int64),
-        code=np.concatenate(codes) if codes else np.empty(0, dtype=np.int32),
-        names=names,
-        timezone=wh.timezone,
-    )
+        end = self.size + n
+        for name, target in (("ukey", self.ukey), ("us", self.us), ("code", self.code)):
+            column = batch.column(name).to_numpy(zero_copy_only=False)
+            target[self.size : end] = column
+        self.size = end
+
+    def done(self) -> tuple[Keys, Ints, Keys]:
+        n = self.size
+        return self.ukey[:n], self.us[:n], self.code[:n]
 
 
 def uid_table(index: EventIndex) -> Any:

@@ -357,6 +357,14 @@ def _signups(
 # --- funnels --------------------------------------------------------------------------------------
 
 
+def _kept(ok: Ints, *arrays: Ints) -> tuple[Ints, ...]:
+    """The rows of `arrays` where `ok` (the same arrays when every row is kept)."""
+    if ok.all():
+        return arrays
+    rows = np.flatnonzero(ok)
+    return tuple(a[rows] for a in arrays)
+
+
 @dataclass(frozen=True, slots=True)
 class Paths:
     """Each user's best attempt: `ukey`, `reached` (1..n) and `times[k-1]`, when step k was
@@ -389,48 +397,46 @@ def funnel_paths(
     """An `ordered` or `strict` funnel of plain event names (no conditions) on the index:
     attempts at step-1 events in [since_us, until_us), each next step the first matching
     event at or after its bound (docs/funnels.md), found by a binary search among that event's
-    positions: no join, no sort. None when the index does not apply."""
+    positions (bounds and positions both ascending): no join, no sort. None when the index
+    does not apply."""
     if order not in ("ordered", "strict"):
         return None
     index = event_index(source)
     if index is None:
         return None
-    ukey, us = index.ukey, index.us
+    us = index.us
     at = index.positions(steps[0])
     t1 = us[at]
     chosen = (t1 >= since_us) & (t1 < until_us)
     at, t1 = at[chosen], t1[chosen]
-    owner = ukey[at]
+    owner = index.ukey[at]
     n, attempts = len(steps), len(at)
     times = np.full((n, attempts), -1, dtype=np.int64)
     times[0] = t1
-    alive = np.arange(attempts)
-    where = at.copy()
+    # Per attempt still tracked (`ids`): the position and time of its last step, its deadline
+    # and the end of its user's rows. A stopped attempt gets position `end` (nothing is found
+    # from there) and time -2; the arrays are compacted once half of them have stopped.
+    end = len(us)
+    ids, where, prev = np.arange(attempts), at, t1
+    deadline, limit = t1 + window_us, index.user_end[owner]
     for k in range(1, n):
-        if not len(alive):
+        if not len(ids):
             break
-        here, prev = where[alive], times[k - 1, alive]
-        bound = index.instant_start(here)
+        bound = index.instant_start(where)
         same = [j for j in range(k) if steps[j] == steps[k]]
         if same:  # one event never fills two steps: a later instant than that step's
-            later = np.flatnonzero(times[same[-1], alive] == prev)
-            bound[later] = index.instant_end(here[later])
-        candidates = index.positions(steps[k])
-        if not len(candidates):
-            break
-        q = np.searchsorted(candidates, bound)
-        found = candidates[np.minimum(q, len(candidates) - 1)]
-        ok = (q < len(candidates)) & (ukey[found] == owner[alive])
-        ok &= us[found] <= times[0, alive] + window_us
+            later = np.flatnonzero(times[same[-1], ids] == prev)
+            bound[later] = index.instant_end(where[later])
+        found = index.next_at(steps[k], bound)
+        when = us[np.minimum(found, end - 1)]
+        ok = (found < limit) & (when <= deadline)  # the same user's, within the window
         if order == "strict":  # at step k-1's instant or at the user's next one
-            named = index.named
-            qn = np.searchsorted(named, index.instant_end(here))
-            nxt = named[np.minimum(qn, max(len(named) - 1, 0))]
-            has_next = (qn < len(named)) & (ukey[nxt] == owner[alive])
-            ok &= (us[found] == prev) | (has_next & (us[found] == us[nxt]))
-        alive, found = alive[ok], found[ok]
-        times[k, alive] = us[found]
-        where[alive] = found
+            after = index.next_named(index.instant_end(where))
+            ok &= (when == prev) | ((after < limit) & (when == us[np.minimum(after, end - 1)]))
+        times[k, ids] = np.where(ok, when, -1)
+        where, prev = np.where(ok, found, end), np.where(ok, when, -2)
+        if 2 * np.count_nonzero(ok) < len(ids):
+            ids, where, prev, deadline, limit = _kept(ok, ids, where, prev, deadline, limit)
     reached = (times >= 0).sum(axis=0).astype(np.int64)
     if not attempts:
         return index, Paths(owner, reached, times)
