@@ -47,6 +47,7 @@ _CACHE: weakref.WeakKeyDictionary[Warehouse, tuple[tuple[Any, ...], EventIndex]]
     weakref.WeakKeyDictionary()
 )
 BATCH_ROWS: Final = 1_000_000
+_BLOCK: Final = 16_384  # positions searched at a time (see EventIndex._next)
 _EPOCH: Final = date(1970, 1, 1)
 
 
@@ -119,9 +120,22 @@ class EventIndex:
         return self._next(self._named, at)
 
     def _next(self, padded: Ints, at: Ints) -> Ints:
-        """padded[how many of its positions come before each position of `at`] (binary
-        searches: ascending `at` keeps them local)."""
-        return padded[np.searchsorted(padded[:-1], at)]
+        """padded[how many of its positions come before each position of `at`].
+
+        Binary searches, block by block of `at`, each within the part of `padded` its block
+        spans: when `at` is (nearly) ascending, that part is small and stays in the CPU's
+        caches, where one search over all of `padded` would miss them at every step.
+        """
+        positions = padded[:-1]
+        if len(at) <= 4 * _BLOCK:
+            return padded[np.searchsorted(positions, at)]
+        out = np.empty(len(at), dtype=padded.dtype)
+        for start in range(0, len(at), _BLOCK):
+            block = at[start : start + _BLOCK]
+            lo = int(np.searchsorted(positions, block.min()))
+            hi = int(np.searchsorted(positions, block.max(), side="right"))
+            out[start : start + _BLOCK] = padded[lo + np.searchsorted(positions[lo:hi], block)]
+        return out
 
     @cached_property
     def user_end(self) -> Ints:

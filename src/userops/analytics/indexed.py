@@ -357,14 +357,6 @@ def _signups(
 # --- funnels --------------------------------------------------------------------------------------
 
 
-def _kept(ok: Ints, *arrays: Ints) -> tuple[Ints, ...]:
-    """The rows of `arrays` where `ok` (the same arrays when every row is kept)."""
-    if ok.all():
-        return arrays
-    rows = np.flatnonzero(ok)
-    return tuple(a[rows] for a in arrays)
-
-
 @dataclass(frozen=True, slots=True)
 class Paths:
     """Each user's best attempt: `ukey`, `reached` (1..n) and `times[k-1]`, when step k was
@@ -411,38 +403,61 @@ def funnel_paths(
     at, t1 = at[chosen], t1[chosen]
     owner = index.ukey[at]
     n, attempts = len(steps), len(at)
-    times = np.full((n, attempts), -1, dtype=np.int64)
-    times[0] = t1
-    # Per attempt still tracked (`ids`): the position and time of its last step, its deadline
-    # and the end of its user's rows. A stopped attempt gets position `end` (nothing is found
-    # from there) and time -2; the arrays are compacted once half of them have stopped.
+    reached = np.ones(attempts, dtype=np.int64)
+    hits: list[tuple[Ints, Ints]] = []  # per step 2..n: the attempts that did it, and where
+    # Per attempt still tracked (`ids`): whether it is still going, the position and time of
+    # its last step, its deadline and the end of its user's rows, and the times of the steps
+    # a later step with the same name looks back to (`kept_times`). Stopped attempts keep their
+    # position (the positions stay nearly ascending, which keeps the searches local) and are
+    # dropped from the arrays once they are a tenth of them.
     end = len(us)
-    ids, where, prev = np.arange(attempts), at, t1
+    ids, going, where, prev = np.arange(attempts), np.ones(attempts, dtype=bool), at, t1
     deadline, limit = t1 + window_us, index.user_end[owner]
+    looked_back = {_same_before(steps, k) for k in range(1, n)} - {None}
+    kept_times: dict[int, Ints] = {0: t1} if 0 in looked_back else {}
     for k in range(1, n):
         if not len(ids):
             break
         bound = index.instant_start(where)
-        same = [j for j in range(k) if steps[j] == steps[k]]
-        if same:  # one event never fills two steps: a later instant than that step's
-            later = np.flatnonzero(times[same[-1], ids] == prev)
+        same = _same_before(steps, k)
+        if same is not None:  # one event never fills two steps: a later instant than that one
+            later = np.flatnonzero(going & (kept_times[same] == prev))
             bound[later] = index.instant_end(where[later])
         found = index.next_at(steps[k], bound)
         when = us[np.minimum(found, end - 1)]
-        ok = (found < limit) & (when <= deadline)  # the same user's, within the window
+        ok = going & (found < limit) & (when <= deadline)  # the same user's, in the window
         if order == "strict":  # at step k-1's instant or at the user's next one
             after = index.next_named(index.instant_end(where))
             ok &= (when == prev) | ((after < limit) & (when == us[np.minimum(after, end - 1)]))
-        times[k, ids] = np.where(ok, when, -1)
-        where, prev = np.where(ok, found, end), np.where(ok, when, -2)
-        if 2 * np.count_nonzero(ok) < len(ids):
-            ids, where, prev, deadline, limit = _kept(ok, ids, where, prev, deadline, limit)
-    reached = (times >= 0).sum(axis=0).astype(np.int64)
+        done = np.flatnonzero(ok)
+        hits.append((ids[done], found[done]))
+        reached[ids[done]] = k + 1
+        if k in looked_back:
+            kept_times[k] = when
+        going, where, prev = ok, np.where(ok, found, where), when
+        if 10 * len(done) < 9 * len(ids):  # searching for stopped ones costs more
+            ids, going, where, prev, deadline, limit, *rest = (
+                a[done] for a in (ids, going, where, prev, deadline, limit, *kept_times.values())
+            )
+            kept_times = dict(zip(kept_times, rest, strict=True))
     if not attempts:
-        return index, Paths(owner, reached, times)
+        return index, Paths(owner, reached, np.full((n, 0), -1, dtype=np.int64))
     # Per user (attempts are in (ukey, time) order): the furthest reached, then the earliest.
     starts = np.flatnonzero(np.append(True, owner[1:] != owner[:-1]))
     best = np.repeat(np.maximum.reduceat(reached, starts), np.diff(np.append(starts, attempts)))
     top = np.flatnonzero(reached == best)
     pick = top[np.append(True, owner[top][1:] != owner[top][:-1])]
-    return index, Paths(owner[pick], reached[pick], times[:, pick])
+    times = np.full((n, len(pick)), -1, dtype=np.int64)
+    times[0] = t1[pick]
+    slot = np.empty(attempts, dtype=np.int64)  # an attempt's row in a step's hits
+    for k, (done_ids, done_at) in enumerate(hits, 1):
+        mine = np.flatnonzero(reached[pick] > k)
+        slot[done_ids] = np.arange(len(done_ids))
+        times[k, mine] = us[done_at[slot[pick[mine]]]]
+    return index, Paths(owner[pick], reached[pick], times)
+
+
+def _same_before(steps: Sequence[str], k: int) -> int | None:
+    """The last step before step k (0-based) with the same event name, if any."""
+    same = [j for j in range(k) if steps[j] == steps[k]]
+    return same[-1] if same else None
