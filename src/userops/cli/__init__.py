@@ -1,4 +1,7 @@
-"""The `userops` command line: thin commands over the services, one clear line on error."""
+"""The `userops` command line: thin commands over the services, one clear line on error.
+
+The commands are listed in `cli.catalog`; a command's module is imported only when it is used.
+"""
 
 from __future__ import annotations
 
@@ -7,25 +10,13 @@ import traceback
 
 import typer
 
-from userops.cli import (
-    demo,
-    funnel,
-    imports,
-    keys,
-    membership,
-    metrics,
-    profile,
-    segments,
-    server,
-    setup,
-    tags,
-    users,
-)
+from userops.cli.catalog import LazyGroup
 from userops.cli.common import console_err, state
 from userops.errors import UseropsError
 
 app = typer.Typer(
     name="userops",
+    cls=LazyGroup,
     help="userops: user operations platform (用户运营平台). Ingest events and user traits, "
     "compute metrics and profiles, run the growth system and the console.",
     no_args_is_help=True,
@@ -39,21 +30,6 @@ def _root(
     debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
 ) -> None:
     state.debug = debug
-
-
-setup.register(app)
-server.register(app)
-app.add_typer(imports.app, name="import")
-app.add_typer(users.app, name="users")
-app.add_typer(keys.app, name="keys")
-membership.register(app)
-app.add_typer(metrics.app, name="metrics")
-funnel.register(metrics.app)
-app.add_typer(demo.app, name="demo")
-app.add_typer(segments.app, name="segment")
-app.add_typer(tags.app, name="tags")
-segments.register_tag_import(tags.app)  # `userops tags import CODE FILE`
-app.add_typer(profile.app, name="profile")
 
 
 def main() -> None:

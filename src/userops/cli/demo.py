@@ -12,15 +12,14 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from userops.cli.catalog import help_of
 from userops.cli.common import console, console_err, print_json
 from userops.demo import DemoFiles, generate_files
 from userops.errors import InputError
 from userops.settings import get_settings
 
 app = typer.Typer(
-    help="Synthetic demo data: a simulated e-commerce app with membership (channels, Chinese "
-    "regions, a weekly rhythm, a 双11-like sale, churn) and a few planted truths to find. "
-    "See docs/demo-data.md.",
+    help=help_of("demo"),
     no_args_is_help=True,
     add_completion=False,
 )

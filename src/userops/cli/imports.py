@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from userops.cli.catalog import help_of
 from userops.cli.common import console, print_json, stage_progress
 from userops.domain.contract import RECORD_FIELDS, RecordKind
 from userops.domain.imports import ImportSummary, parse_mapping
@@ -14,9 +15,7 @@ from userops.ingest.service import import_paths
 from userops.settings import get_settings
 
 app = typer.Typer(
-    help="Bulk import from CSV, JSON Lines or Parquet. Bad rows go to a quarantine file with "
-    "their row number and reason; the same file imported twice stores nothing twice; an import "
-    "is all-or-nothing.",
+    help=help_of("import"),
     no_args_is_help=True,
 )
 

@@ -8,15 +8,14 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from userops.cli.catalog import help_of
 from userops.cli.common import console, print_json
 from userops.services import keys
 from userops.settings import get_settings
 from userops.store.audit import ACTOR_CLI
 
 app = typer.Typer(
-    help="Write keys that event producers send to the ingestion API (/v1): as the HTTP Basic "
-    "username, as Segment's SDKs do, or as writeKey in the body. A key is shown once, when "
-    "created; only its sha256 is stored.",
+    help=help_of("keys"),
     no_args_is_help=True,
 )
 

@@ -17,6 +17,7 @@ import typer
 from rich.table import Table
 from sqlalchemy import Engine
 
+from userops.cli.catalog import help_of
 from userops.cli.common import console, console_err, print_json, stage_progress
 from userops.domain.membership.badges import BADGE_KINDS, Tier
 from userops.domain.membership.incentives import CAP_PERIODS, AwardFormula, Caps
@@ -37,21 +38,19 @@ from userops.store.audit import ACTOR_CLI
 from userops.warehouse.connection import Warehouse, init_warehouse, warehouse_session
 
 points_app = typer.Typer(
-    help="Points (积分): award, redeem, reverse, adjust, balance, expire, campaigns, economy.",
+    help=help_of("points"),
     no_args_is_help=True,
 )
 levels_app = typer.Typer(
-    help="Level schemes (等级): create, evaluate every user for a day, assign, history.",
+    help=help_of("levels"),
     no_args_is_help=True,
 )
 rules_app = typer.Typer(
-    help="Incentive rules (激励体系): create, list, pause, resume, backfill history.",
+    help=help_of("rules"),
     no_args_is_help=True,
 )
-badges_app = typer.Typer(help="Badges (勋章): create, list, evaluate.", no_args_is_help=True)
-boards_app = typer.Typer(
-    help="Leaderboards (排行榜): create, list, compute, show.", no_args_is_help=True
-)
+badges_app = typer.Typer(help=help_of("badges"), no_args_is_help=True)
+boards_app = typer.Typer(help=help_of("boards"), no_args_is_help=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 KeyOpt = Annotated[

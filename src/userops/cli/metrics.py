@@ -19,13 +19,13 @@ from rich.table import Table
 from userops.analytics import activity, channels, lifecycle, retention, revenue
 from userops.analytics.filters import Filters, fields_help, parse_by, parse_where
 from userops.analytics.periods import parse_day, parse_period, resolve_range
+from userops.cli.catalog import help_of
 from userops.cli.common import console, print_json
 from userops.settings import get_settings
 from userops.warehouse.connection import Warehouse, warehouse_session
 
 app = typer.Typer(
-    help="Metrics over the warehouse: active users, stickiness, new users, retention, revenue, "
-    "channels, lifecycle. Days are local days of USEROPS_TIMEZONE; weeks start on Monday.",
+    help=help_of("metrics"),
     no_args_is_help=True,
 )
 

@@ -11,14 +11,14 @@ from typing import Annotated, Any
 import typer
 from rich.table import Column, Table
 
+from userops.cli.catalog import help_of
 from userops.cli.common import console, print_json
 from userops.cli.tags import profile_database
 from userops.profiles import user360
 from userops.warehouse.connection import warehouse_session
 
 app = typer.Typer(
-    help="User profiles (用户画像): one user's traits, tags, stage and grade history, RFM "
-    "scores, events and membership; search by user id, phone or email.",
+    help=help_of("profile"),
     no_args_is_help=True,
 )
 

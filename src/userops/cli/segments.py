@@ -20,6 +20,7 @@ import typer
 from rich.table import Table
 from sqlalchemy import Engine
 
+from userops.cli.catalog import help_of
 from userops.cli.common import console, print_json
 from userops.errors import InputError
 from userops.membership import open_database
@@ -29,7 +30,7 @@ from userops.store.audit import ACTOR_CLI
 from userops.warehouse.connection import Warehouse, init_warehouse, warehouse_session
 
 app = typer.Typer(
-    help="Segments (人群): preview a rule, save dynamic or static segments, export members.",
+    help=help_of("segment"),
     no_args_is_help=True,
 )
 

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 import uvicorn
 
+from userops.cli.catalog import help_of
 from userops.cli.common import console, stage_progress
 from userops.services.auth import ensure_demo_admin
 from userops.services.demo import load_demo, seed_demo_membership, warehouse_is_empty
@@ -28,12 +29,11 @@ def _serve(host: str | None, port: int | None) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("serve")
+    @app.command("serve", help=help_of("serve"))
     def serve(host: HostOpt = None, port: PortOpt = None) -> None:
-        """Run the server: ingestion API (/v1), JSON API (/api) and the console."""
         _serve(host, port)
 
-    @app.command("run-demo")
+    @app.command("run-demo", help=help_of("run-demo"))
     def run_demo(
         host: HostOpt = None,
         port: PortOpt = None,
@@ -42,8 +42,6 @@ def register(app: typer.Typer) -> None:
         ] = 20_000,
         days: Annotated[int, typer.Option(help="Days of demo history.")] = 90,
     ) -> None:
-        """Set up the stores, load the demo dataset if the data folder is empty, create a demo
-        admin and serve the console (this is `make run`)."""
         settings = get_settings()
         initialise(settings)
         if warehouse_is_empty(settings):

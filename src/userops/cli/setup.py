@@ -6,17 +6,17 @@ from typing import Annotated
 
 import typer
 
+from userops.cli.catalog import help_of
 from userops.cli.common import console, print_json
 from userops.services.setup import initialise
 from userops.settings import get_settings
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("init")
+    @app.command("init", help=help_of("init"))
     def init(
         as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     ) -> None:
-        """Create or upgrade the warehouse and the application database (safe to run twice)."""
         result = initialise(get_settings())
         if as_json:
             print_json(result)

@@ -22,6 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Column, Table
 from sqlalchemy import Engine
 
+from userops.cli.catalog import help_of
 from userops.cli.common import console, console_err, print_json
 from userops.errors import InputError, StoreBusyError
 from userops.profiles import computed, history, refresh, tagvalues, taxonomy
@@ -31,8 +32,7 @@ from userops.store.migrate import upgrade
 from userops.warehouse.connection import init_warehouse, warehouse_session
 
 app = typer.Typer(
-    help="Tags (标签): the taxonomy, computed tags (RFM, lifecycle, value grade, intent, "
-    "activity, member tags), their parameters, refresh and migrations between days.",
+    help=help_of("tags"),
     no_args_is_help=True,
 )
 

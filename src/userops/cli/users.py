@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from userops.cli.catalog import help_of
 from userops.cli.common import console, print_json
 from userops.domain.roles import ROLES
 from userops.errors import InputError
@@ -20,8 +21,7 @@ from userops.settings import get_settings
 from userops.store.audit import ACTOR_CLI
 
 app = typer.Typer(
-    help="Operator accounts of the console: create admins and operators, list them, change "
-    f"roles ({', '.join(ROLES)}), reset passwords, deactivate. Changes go to the audit log.",
+    help=help_of("users"),
     no_args_is_help=True,
 )
 
