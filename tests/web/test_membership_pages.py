@@ -226,6 +226,33 @@ def test_the_ledger_is_paged(tmp_path: Path) -> None:
         assert ">+1<" in second and ">+25<" in first
 
 
+@pytest.mark.parametrize("user_id", ["wx/oAb+c", "a b/c/d", "会员/001"])
+def test_any_user_id_reaches_its_own_pages(tmp_path: Path, user_id: str) -> None:
+    """Ids are the producer's: a slash, a space or a Chinese character is a part of the id,
+    in the console (member page, its panel, its forms) and in the JSON API alike."""
+    from urllib.parse import quote
+
+    with running_console(tmp_path / "data") as running:
+        points.award(running.engine, user_id="other", amount=5, key="o")
+        points.award(running.engine, user_id=user_id, amount=7, key="k")
+        client = running.clients["admin"]
+        path = quote(user_id, safe="")
+        page = client.get(f"/membership/members/{path}")
+        assert page.status_code == 200 and ">+7<" in page.text and ">+5<" not in page.text
+        panel = client.get(f"/membership/members/{path}/panel")
+        assert panel.status_code == 200 and ">+7<" in panel.text and "<html" not in panel.text
+        key = _keys(panel.text)["award"]
+        form = {"amount": "3", "expiry": "never", "key": key, "csrf_token": token(client)}
+        awarded = client.post(f"/membership/members/{path}/award", data=form)
+        assert awarded.status_code == 200  # redirected back to the member's own page
+        assert "3 points awarded; 10 available now." in awarded.text
+        assert f"<title>{html.escape(user_id)} · Members" in awarded.text
+        assert points.balance(running.engine, user_id=user_id).available == 10
+        assert client.get(f"/api/points/{path}").json()["available"] == 10
+        ledger = client.get(f"/api/points/{path}/ledger").json()
+        assert sorted(e["amount"] for e in ledger) == [3, 7]
+
+
 # Economy numbers ------------------------------------------------------------------------------
 
 

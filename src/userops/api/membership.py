@@ -108,12 +108,7 @@ def post_campaign(request: Request, operator: Changer, body: Campaign) -> Json:
     ).as_json()
 
 
-@router.get("/points/{user_id}", summary="A user's points balance")
-def get_balance(request: Request, user_id: str, operator: Viewer) -> Json:
-    return points.balance(runtime_of(request).engine, user_id=user_id).as_json()
-
-
-@router.get("/points/{user_id}/ledger", summary="A user's points ledger, newest first")
+@router.get("/points/{user_id:path}/ledger", summary="A user's points ledger, newest first")
 def get_ledger(
     request: Request,
     user_id: str,
@@ -127,7 +122,12 @@ def get_ledger(
     return [e.as_json() for e in entries]
 
 
-@router.post("/points/{user_id}/award", summary="Give a user points")
+@router.get("/points/{user_id:path}", summary="A user's points balance")
+def get_balance(request: Request, user_id: str, operator: Viewer) -> Json:
+    return points.balance(runtime_of(request).engine, user_id=user_id).as_json()
+
+
+@router.post("/points/{user_id:path}/award", summary="Give a user points")
 def post_award(request: Request, user_id: str, operator: Changer, body: Award) -> Json:
     return points.award(
         runtime_of(request).engine,
@@ -143,7 +143,7 @@ def post_award(request: Request, user_id: str, operator: Changer, body: Award) -
     ).as_json()
 
 
-@router.post("/points/{user_id}/redeem", summary="Spend a user's points (409 when too few)")
+@router.post("/points/{user_id:path}/redeem", summary="Spend a user's points (409 when too few)")
 def post_redeem(request: Request, user_id: str, operator: Changer, body: Redeem) -> Json:
     return points.redeem(
         runtime_of(request).engine,
@@ -156,7 +156,7 @@ def post_redeem(request: Request, user_id: str, operator: Changer, body: Redeem)
     ).as_json()
 
 
-@router.post("/points/{user_id}/reverse", summary="Reverse an entry or an order")
+@router.post("/points/{user_id:path}/reverse", summary="Reverse an entry or an order")
 def post_reverse(request: Request, user_id: str, operator: Changer, body: Reverse) -> Json:
     return points.reverse(
         runtime_of(request).engine,
@@ -170,7 +170,7 @@ def post_reverse(request: Request, user_id: str, operator: Changer, body: Revers
     ).as_json()
 
 
-@router.post("/points/{user_id}/adjust", summary="Correct a user's balance")
+@router.post("/points/{user_id:path}/adjust", summary="Correct a user's balance")
 def post_adjust(request: Request, user_id: str, operator: Changer, body: Adjust) -> Json:
     return points.adjust(
         runtime_of(request).engine,
@@ -251,12 +251,12 @@ def post_evaluate(request: Request, operator: Changer, body: EvaluateIn) -> Json
     return {**run.as_json(), "published": published}
 
 
-@router.get("/levels/{scheme}/members/{user_id}", summary="Where a user stands in a scheme")
+@router.get("/levels/{scheme}/members/{user_id:path}", summary="Where a user stands in a scheme")
 def get_member(request: Request, scheme: str, user_id: str, operator: Viewer) -> Json:
     return levels.member_level(runtime_of(request).engine, scheme=scheme, user_id=user_id).as_json()
 
 
-@router.post("/levels/{scheme}/members/{user_id}/assign", summary="Put a user on a level")
+@router.post("/levels/{scheme}/members/{user_id:path}/assign", summary="Put a user on a level")
 def post_assign(
     request: Request, scheme: str, user_id: str, operator: Changer, body: AssignIn
 ) -> Json:
@@ -273,7 +273,7 @@ def post_assign(
     ).as_json()
 
 
-@router.get("/levels/history/{user_id}", summary="A user's level history")
+@router.get("/levels/history/{user_id:path}", summary="A user's level history")
 def get_level_history(
     request: Request, user_id: str, operator: Viewer, scheme: str | None = None
 ) -> list[Json]:
@@ -365,7 +365,7 @@ def get_catalogue(request: Request, scheme: str, operator: Viewer) -> list[Json]
     return benefits.catalogue(runtime_of(request).engine, scheme=scheme)
 
 
-@router.get("/benefits/entitlements/{user_id}", summary="What a user is entitled to now")
+@router.get("/benefits/entitlements/{user_id:path}", summary="What a user is entitled to now")
 def get_entitlements(request: Request, user_id: str, operator: Viewer) -> list[Json]:
     found = benefits.entitlements(
         runtime_of(request).engine, user_id=user_id, tz=settings_of(request).tz
@@ -373,7 +373,7 @@ def get_entitlements(request: Request, user_id: str, operator: Viewer) -> list[J
     return [e.as_json() for e in found]
 
 
-@router.post("/benefits/use/{user_id}", summary="Use a benefit (within its quota)")
+@router.post("/benefits/use/{user_id:path}", summary="Use a benefit (within its quota)")
 def post_use(request: Request, user_id: str, operator: Changer, body: UseIn) -> Json:
     return benefits.use_benefit(
         runtime_of(request).engine,
@@ -530,7 +530,7 @@ def post_evaluate_badges(request: Request, operator: Changer) -> Json:
         return badges.evaluate_badges(runtime.engine, wh, tz=settings_of(request).tz).as_json()
 
 
-@router.get("/badges/users/{user_id}", summary="A user's badges")
+@router.get("/badges/users/{user_id:path}", summary="A user's badges")
 def get_user_badges(request: Request, user_id: str, operator: Viewer) -> list[Json]:
     return badges.user_badges(runtime_of(request).engine, user_id=user_id)
 

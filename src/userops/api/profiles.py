@@ -239,7 +239,21 @@ def get_search(
         return user360.search(wh, q, reveal=reveal, limit=limit)
 
 
-@router.get("/profiles/{user_id}", summary="One user's 360 view")
+@router.get(
+    "/profiles/{user_id:path}/timeline", summary="A page of the user's events, newest first"
+)
+def get_timeline(
+    request: Request,
+    user_id: str,
+    operator: Viewer,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Json:
+    with runtime_of(request).warehouse() as wh:
+        return user360.timeline(wh, user_id, limit=limit, offset=offset).as_json()
+
+
+@router.get("/profiles/{user_id:path}", summary="One user's 360 view")
 def get_profile(
     request: Request,
     user_id: str,
@@ -250,15 +264,3 @@ def get_profile(
     with runtime.warehouse() as wh:
         found = user360.profile(runtime.engine, wh, user_id, limit=events)
     return found.as_json(reveal=user360.may_see_contact(operator.role))
-
-
-@router.get("/profiles/{user_id}/timeline", summary="A page of the user's events, newest first")
-def get_timeline(
-    request: Request,
-    user_id: str,
-    operator: Viewer,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
-) -> Json:
-    with runtime_of(request).warehouse() as wh:
-        return user360.timeline(wh, user_id, limit=limit, offset=offset).as_json()

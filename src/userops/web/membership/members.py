@@ -101,14 +101,14 @@ def _checked(request: Request, user_id: str) -> Response | None:
     return None
 
 
-@router.get("/members/{user_id}")
-def member_page(request: Request, user_id: str, operator: Viewer, page: int = 1) -> Response:
-    return _checked(request, user_id) or _page(request, user_id, page=page)
-
-
-@router.get("/members/{user_id}/panel")
+@router.get("/members/{user_id:path}/panel")
 def member_panel(request: Request, user_id: str, operator: Viewer, page: int = 1) -> Response:
     return _checked(request, user_id) or _panel(request, user_id, page=page)
+
+
+@router.get("/members/{user_id:path}")
+def member_page(request: Request, user_id: str, operator: Viewer, page: int = 1) -> Response:
+    return _checked(request, user_id) or _page(request, user_id, page=page)
 
 
 def _act(
@@ -145,7 +145,7 @@ def _act(
     return RedirectResponse(member_path(user_id), status_code=303)
 
 
-@router.post("/members/{user_id}/award")
+@router.post("/members/{user_id:path}/award")
 def award(request: Request, user_id: str, operator: Changer, form: Form) -> Response:
     def run() -> PointsResult:
         return members.award(
@@ -163,7 +163,7 @@ def award(request: Request, user_id: str, operator: Changer, form: Form) -> Resp
     return _act(request, user_id, "award", form, run)
 
 
-@router.post("/members/{user_id}/redeem")
+@router.post("/members/{user_id:path}/redeem")
 def redeem(request: Request, user_id: str, operator: Changer, form: Form) -> Response:
     def run() -> PointsResult:
         return members.redeem(
@@ -179,7 +179,7 @@ def redeem(request: Request, user_id: str, operator: Changer, form: Form) -> Res
     return _act(request, user_id, "redeem", form, run)
 
 
-@router.post("/members/{user_id}/adjust")
+@router.post("/members/{user_id:path}/adjust")
 def adjust(request: Request, user_id: str, operator: Changer, form: Form) -> Response:
     def run() -> PointsResult:
         return members.adjust(

@@ -95,7 +95,7 @@ def _timeline(request: Request, user_id: str, page: int) -> dict[str, Any]:
     }
 
 
-@router.get("/users/{user_id}/timeline")
+@router.get("/users/{user_id:path}/timeline")
 def timeline(request: Request, user_id: str, operator: Viewer, page: int = 1) -> Response:
     """A page of the timeline: the fragment for htmx, the whole 360 otherwise."""
     if not is_htmx(request):
@@ -103,7 +103,7 @@ def timeline(request: Request, user_id: str, operator: Viewer, page: int = 1) ->
     return render(request, "profiles/_timeline.html", _timeline(request, user_id, page))
 
 
-@router.get("/users/{user_id}")
+@router.get("/users/{user_id:path}")
 def user_page(request: Request, user_id: str, operator: Viewer, page: int = 1) -> Response:
     reveal = user360.may_see_contact(operator.role)
     try:
