@@ -637,11 +637,11 @@ ROUTES: list[tuple[str, str, str, str]] = [
     ("GET", "/profiles/users", "/profiles/users", "303 200 200 200 200"),
     (
         "GET",
-        "/profiles/users/{user_id}/timeline",
+        "/profiles/users/{user_id:path}/timeline",
         "/profiles/users/u001/timeline",
         "303 303 303 303 303",
     ),
-    ("GET", "/profiles/users/{user_id}", "/profiles/users/u001", "303 200 200 200 200"),
+    ("GET", "/profiles/users/{user_id:path}", "/profiles/users/u001", "303 200 200 200 200"),
 ]
 
 
