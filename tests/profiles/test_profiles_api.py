@@ -205,11 +205,46 @@ def test_profile_timeline_paging_and_refusals(console: Console) -> None:
     assert viewer.get("/api/profiles/search", params={"q": ""}).status_code == 422
 
 
+def test_a_rule_tags_rule_is_replaced_with_the_change_permission(console: Console) -> None:
+    operator, analyst = console.clients["operator"], console.clients["analyst"]
+    first = {"when": {"event": "purchase", "op": ">=", "value": 1}}
+    made = operator.post(
+        "/api/tags",
+        json={
+            "code": "buyer_api",
+            "name": "买家",
+            "category": "behaviour",
+            "value_type": "boolean",
+            "kind": "rule",
+            "definition": first,
+        },
+        headers=headers(operator),
+    )
+    assert made.status_code == 201, made.text
+    three = {"definition": {"when": {"event": "purchase", "op": ">=", "value": 3}}}
+    path = "/api/tags/buyer_api/rule"
+    assert analyst.put(path, json=three, headers=headers(analyst)).status_code == 403
+    bad = operator.put(
+        path,
+        json={"definition": {"when": {"trait": "city", "op": "like"}}},
+        headers=headers(operator),
+    )
+    assert bad.status_code == 400 and "definition.when.op" in bad.json()["detail"]
+    assert operator.get("/api/tags/buyer_api").json()["definition"] == first
+    computed = operator.put("/api/tags/rfm_group/rule", json=three, headers=headers(operator))
+    assert computed.status_code == 400 and "only rule tags" in computed.json()["detail"]
+    missing = operator.put("/api/tags/nope/rule", json=three, headers=headers(operator))
+    assert missing.status_code == 404
+    done = operator.put(path, json=three, headers=headers(operator))
+    assert done.status_code == 200 and done.json()["definition"] == three["definition"]
+
+
 def test_routes_are_in_the_openapi_document(console: Console) -> None:
     paths = console.anonymous.get("/openapi.json").json()["paths"]
     for path in (
         "/api/tags",
         "/api/tags/{code}/params",
+        "/api/tags/{code}/rule",
         "/api/tags/refresh",
         "/api/tags/{code}/migration",
         "/api/profiles/{user_id}",

@@ -66,6 +66,25 @@ def test_tags_commands(run: Any) -> None:
     assert "rfm" in run("tags", "models")
 
 
+def test_set_rule_replaces_a_rule_tags_rule(run: Any, tmp_path: Path) -> None:
+    first = {"when": {"event": "purchase", "op": ">=", "value": 1}}
+    run(
+        "tags", "create", "buyer_cli", "--name", "买家", "--category", "behaviour",
+        "--type", "boolean", "--kind", "rule", "--definition", json.dumps(first),
+    )  # fmt: skip
+    file = tmp_path / "rule.json"
+    file.write_text(json.dumps({"when": {"event": "purchase", "op": ">=", "value": 3}}))
+    done = run("tags", "set-rule", "buyer_cli", "--definition", f"@{file}", "--json")
+    assert done["definition"]["when"]["value"] == 3
+    with pytest.raises(InputError, match=r"definition\.when\.op: unknown operator"):
+        run("tags", "set-rule", "buyer_cli", "--definition", '{"when": {"event": "x", "op": "~"}}')
+    with pytest.raises(InputError, match="only rule tags have a rule"):
+        run("tags", "set-rule", "rfm_group", "--definition", json.dumps(first))
+    with pytest.raises(NotFoundError, match="no tag 'nope'"):
+        run("tags", "set-rule", "nope", "--definition", json.dumps(first))
+    assert run("tags", "show", "buyer_cli", "--json")["definition"]["when"]["value"] == 3
+
+
 def test_set_params_from_a_file_and_refusals(run: Any, tmp_path: Path) -> None:
     file = tmp_path / "intent.json"
     file.write_text(json.dumps({"mapping": {"mystery": "strong"}, "default": "medium"}))

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import orjson
 import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
@@ -306,6 +307,67 @@ def test_a_rule_tag_is_previewed_then_created(console: Console) -> None:
     assert off.status_code == 303 and not taxonomy.get_tag(console.engine, "repeat_buyer").is_active
     assert post(operator, "/profiles/tags/repeat_buyer/active", {"active": "1"}).status_code == 303
     assert taxonomy.get_tag(console.engine, "repeat_buyer").is_active
+
+
+def test_a_saved_rule_tag_is_edited_and_the_refresh_follows_the_new_rule(
+    console: Console,
+) -> None:
+    operator = console.clients["operator"]
+    first = {"when": {"event": "purchase", "op": ">=", "value": 1}}
+    taxonomy.create_tag(
+        console.engine,
+        code="buyer_edit",
+        name="买家",
+        category="behaviour",
+        value_type="boolean",
+        kind="rule",
+        definition=first,
+    )
+    page = operator.get("/profiles/tags/buyer_edit").text
+    assert 'action="/profiles/tags/buyer_edit/rule"' in page and 'id="save-rule"' in page
+    assert 'id="save-rule"' not in console.clients["analyst"].get("/profiles/tags/buyer_edit").text
+    two = '{"when": {"event": "purchase", "op": ">=", "value": 2}}'
+    assert (
+        post(
+            console.clients["analyst"], "/profiles/tags/buyer_edit/rule", {"definition": two}
+        ).status_code
+        == 403
+    )
+    refused = [
+        (
+            '{"when": {"event": "purchase", "op": "~", "value": 2}}',
+            "definition.when.op: unknown operator '~'",
+        ),
+        (
+            '{"cases": [{"when": {"event": "purchase", "op": ">=", "value": 2}, "then": "A"}], '
+            '"else": "B"}',
+            "gives enum values, not boolean",
+        ),
+        ("{not json", "the definition is not valid JSON"),
+    ]
+    for text, reason in refused:
+        bad = post(operator, "/profiles/tags/buyer_edit/rule", {"definition": text})
+        assert bad.status_code == 400 and reason in html.unescape(bad.text)
+        assert text in html.unescape(bad.text)  # what was sent stays in the editor
+        assert taxonomy.get_tag(console.engine, "buyer_edit").definition == first
+    saved = post(operator, "/profiles/tags/buyer_edit/rule", {"definition": two})
+    assert saved.status_code == 303 and saved.headers["location"] == "/profiles/tags/buyer_edit"
+    assert taxonomy.get_tag(console.engine, "buyer_edit").definition == orjson.loads(two)
+    assert "The rule of buyer_edit was saved" in operator.get("/profiles/tags/buyer_edit").text
+    actions = [(e.action, e.target) for e in auth.list_audit_entries(console.engine, limit=50)]
+    assert ("tags.rule", "buyer_edit") in actions
+    with console.app.state.runtime.warehouse() as wh:
+        expected = reports.preview_rule_tag(wh, orjson.loads(two), today=today())
+        refresh.refresh_tags(
+            console.engine,
+            lambda: refresh.lend(wh),
+            today=today(),
+            tz=SH,
+            tags=["buyer_edit"],
+        )
+    info = taxonomy.get_tag(console.engine, "buyer_edit")
+    buyers = sum(c.users for c in expected if c.value == "true")
+    assert buyers > 0 and info.tagged_users == buyers
 
 
 # Refresh --------------------------------------------------------------------------------------
@@ -602,6 +664,7 @@ ROUTES: list[tuple[str, str, str, str]] = [
         "303 403 200 200 200",
     ),
     ("POST", "/profiles/tags/{code}/params", "/profiles/tags/nope/params", "303 403 403 404 404"),
+    ("POST", "/profiles/tags/{code}/rule", "/profiles/tags/nope/rule", "303 403 403 404 404"),
     ("POST", "/profiles/tags/{code}/active", "/profiles/tags/nope/active", "303 403 403 404 404"),
     ("GET", "/profiles/rule-tags/new", "/profiles/rule-tags/new", "303 403 403 200 200"),
     ("POST", "/profiles/rule-tags/preview", "/profiles/rule-tags/preview", "303 403 200 200 200"),

@@ -78,6 +78,13 @@ class ParamsIn(BaseModel):
     replace: bool = Field(default=False, description="Replace instead of merging.")
 
 
+class RuleIn(BaseModel):
+    definition: dict[str, Any] = Field(
+        examples=[{"when": {"event": "purchase", "within_days": 30, "op": ">=", "value": 3}}],
+        description='{"when": RULE} (boolean tag) or {"cases": [...], "else": "B"} (enum tag).',
+    )
+
+
 class RefreshIn(BaseModel):
     tags: list[str] | None = Field(default=None, description="Only these tags (default: all).")
     force: bool = Field(default=False, description="Recompute tags whose inputs did not change.")
@@ -193,6 +200,13 @@ def put_params(request: Request, code: str, operator: Changer, body: ParamsIn) -
         params=body.params,
         replace=body.replace,
         actor=operator.username,
+    ).as_json()
+
+
+@router.put("/tags/{code}/rule", summary="Change a rule tag's rule")
+def put_rule(request: Request, code: str, operator: Changer, body: RuleIn) -> Json:
+    return taxonomy.set_rule(
+        runtime_of(request).engine, code=code, definition=body.definition, actor=operator.username
     ).as_json()
 
 

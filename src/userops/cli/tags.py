@@ -227,6 +227,30 @@ def _definition(text: str | None) -> dict[str, Any]:
     return loaded
 
 
+@app.command("set-rule")
+def set_rule(
+    code: CodeArg,
+    definition: Annotated[
+        str,
+        typer.Option(
+            "--definition",
+            help='The new rule, as JSON or @file.json: {"when": RULE} for a boolean tag, '
+            '{"cases": [{"when": RULE, "then": "A"}, ...], "else": "B"} for an enum tag.',
+        ),
+    ],
+    as_json: JsonOpt = False,
+) -> None:
+    """Change a rule tag's rule (checked whole: nothing changes on an error). A boolean tag
+    stays boolean, an enum tag stays an enum. The next refresh recomputes it."""
+    with profile_database() as (_, engine):
+        info = taxonomy.set_rule(engine, code=code, definition=_definition(definition), actor="cli")
+    if as_json:
+        print_json(info.as_json())
+        return
+    console.print(f"[bold]{code}[/] rule now:")
+    console.print_json(orjson.dumps(info.definition).decode())
+
+
 @app.command("create")
 def create(
     code: CodeArg,

@@ -515,6 +515,26 @@ def set_params(
         return _tag_info(row, _category_codes(session))
 
 
+def set_rule(
+    engine: Engine, *, code: str, definition: Mapping[str, Any], actor: str = ACTOR_SYSTEM
+) -> TagInfo:
+    """Change a rule tag's rule: checked whole, as when it was made; nothing is stored when a
+    part is wrong. A boolean tag (`when`) stays boolean and an enum tag (`cases`) stays an
+    enum, so its stored values and history keep their meaning; the next refresh recomputes it
+    (its fingerprint holds the definition)."""
+    with session_scope(engine) as session:
+        row = _tag_row(session, code)
+        if row.kind != "rule":
+            raise InputError(f"tag {code!r} is a {row.kind} tag; only rule tags have a rule")
+        checked = _check_definition("rule", row.value_type, definition)
+        row.definition = checked
+        row.updated_at = utcnow()
+        append_audit(
+            session, actor=actor, action="tags.rule", target=code, detail={"definition": checked}
+        )
+        return _tag_info(row, _category_codes(session))
+
+
 def delete_tag(engine: Engine, *, code: str, actor: str = ACTOR_SYSTEM) -> None:
     """Remove a tag an operator made (its warehouse values go with `tagvalues.drop_tag`)."""
     with session_scope(engine) as session:

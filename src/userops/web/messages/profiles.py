@@ -104,9 +104,10 @@ EN: Final[dict[str, str]] = {
         '"A"}, ...], "else": "B"}. Edit it and preview the values it gives.'
     ),
     "profiles.tag.rule_save_help": (
-        "To change a saved rule tag, create a new rule tag with the new rule and switch this one "
-        "off."
+        "Saving replaces the rule (a yes/no tag stays yes/no, a tag with cases keeps cases); the "
+        "next refresh recomputes the values, and the history keeps the days before."
     ),
+    "profiles.tag.rule_saved": "The rule of {code} was saved; refresh to recompute its values.",
     "profiles.tag.params_saved": (
         "The parameters of {code} were saved; refresh to recompute its values."
     ),
@@ -517,8 +518,10 @@ ZH_CN: Final[dict[str, str]] = {
         '"}, ...], "else": "B"}。修改后可预览取值分布。'
     ),
     "profiles.tag.rule_save_help": (
-        "要修改已保存的规则标签，请用新规则新建一个规则标签，并停用当前标签。"
+        "保存即替换规则（是/否标签仍为是/否，多值标签仍为多值）；下次更新标签时重新计算取值，"
+        "历史快照保留此前各天的取值。"
     ),
+    "profiles.tag.rule_saved": "{code} 的规则已保存；更新标签后生效。",
     "profiles.tag.params_saved": "{code} 的参数已保存；更新标签后生效。",
     "profiles.tag.switch_off": "停用",
     "profiles.tag.switch_on": "启用",

@@ -315,6 +315,22 @@ def save_params(request: Request, code: str, operator: Changer, form: Form) -> R
     return RedirectResponse(f"{PREFIX}/tags/{code}", status_code=303)
 
 
+@router.post("/tags/{code}/rule")
+def save_rule(request: Request, code: str, operator: Changer, form: Form) -> Response:
+    """Replace a rule tag's rule (checked whole; the page shows what is wrong otherwise)."""
+    info = _find(request, code)
+    if info is None:
+        return not_found(request)
+    try:
+        taxonomy.set_rule(
+            engine_of(request), code=code, definition=_definition(form), actor=operator.username
+        )
+    except InputError as exc:
+        return _tag_page(request, info, sent=form, error=str(exc), status_code=400)
+    flash(request, "profiles.tag.rule_saved", code=code)
+    return RedirectResponse(f"{PREFIX}/tags/{code}", status_code=303)
+
+
 @router.post("/tags/{code}/active")
 def set_active(request: Request, code: str, operator: Changer, form: Form) -> Response:
     """Switch a tag off (no longer refreshed, its values kept) or on again."""
