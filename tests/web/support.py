@@ -137,18 +137,6 @@ def _free_port() -> int:
         return port
 
 
-def _cli(env: dict[str, str], *args: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "userops", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr + done.stdout
-
-
 def _wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -166,7 +154,7 @@ def _wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> Non
 @contextmanager
 def running_server(data_dir: Path, *, users: int, days: int) -> Iterator[Server]:
     """uvicorn in a subprocess, on a free port, over a demo data set of `users` x `days` (ending
-    today), with the admin ADMIN and the viewer VIEWER created by the CLI."""
+    today), with the admin ADMIN and the viewer VIEWER."""
     if not CHROMIUM.exists():
         pytest.fail(
             "Debian's chromium is missing: run `make system-deps` (apt-get install chromium)"
@@ -180,18 +168,17 @@ def running_server(data_dir: Path, *, users: int, days: int) -> Iterator[Server]
     }
     env.pop("USEROPS_DATABASE_URL", None)
     env.pop("USEROPS_WAREHOUSE_URL", None)
-    _cli(
-        env,
-        "users",
-        "create-admin",
-        "--username",
-        ADMIN[0],
-        "--password",
-        ADMIN[1],
-        "--display-name",
-        "Boss",
-    )
-    _cli(env, "users", "create", VIEWER[0], "--role", "viewer", "--password", VIEWER[1])
+    with cheap_password_hashing(), auth.app_database(Settings(data_dir=data_dir)) as engine:
+        # (the `userops users` commands themselves are tested in tests/cli)
+        for (username, password), role in ((ADMIN, "admin"), (VIEWER, "viewer")):
+            auth.create_operator_account(
+                engine,
+                username=username,
+                password=password,
+                role=role,
+                actor="cli",
+                display_name="Boss" if role == "admin" else "",
+            )
     log = data_dir / "server.log"
     for _attempt in range(3):
         port = _free_port()
