@@ -92,7 +92,9 @@ def _free_port() -> int:
 class _Server:
     def __init__(self, data_dir: Path):
         self.port = _free_port()
-        env = {**os.environ, "USEROPS_DATA_DIR": str(data_dir)}
+        # No daily jobs: a server's first start catches up the day's tag refresh, which would
+        # share the 2 cores with the ingestion measured here (it runs once a day otherwise).
+        env = {**os.environ, "USEROPS_DATA_DIR": str(data_dir), "USEROPS_SCHEDULER": "0"}
         self.proc = subprocess.Popen(
             [
                 sys.executable,
