@@ -9,8 +9,9 @@ whose module imports clickhouse-connect, a client this repository does not need.
 
 The session applies the settings a userops ClickHouse connection needs (see
 docs/deployment.md): `join_use_nulls = 1`, so an outer join gives NULL, not 0 or '', where
-nothing matches. The session's own time zone is set to one far from Asia/Shanghai on purpose:
-metrics must name their zone (`toDate(ts, tz)`), never lean on the server's.
+nothing matches. The session's own time zone is set on purpose to one that is neither data set's
+(Asia/Shanghai, America/Los_Angeles): metrics must name their zone (`toDate(ts, tz)`), never
+lean on the server's.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from ibis.backends.sql import SQLBackend
 
 # What a ClickHouse connection for userops sets (docs/deployment.md, "ClickHouse").
 REQUIRED_SETTINGS: Mapping[str, str | int] = {"join_use_nulls": 1}
-SERVER_TIMEZONE = "America/Los_Angeles"
+_CURRENT: dict[int, str] = {}  # the current database of each session (by id)
+SERVER_TIMEZONE = "Asia/Kolkata"  # +05:30: neither data set's zone, nor a whole hour from it
 
 
 class ChdbBackend(SQLBackend):  # type: ignore[misc]
@@ -42,21 +44,32 @@ class ChdbBackend(SQLBackend):  # type: ignore[misc]
         super().__init__()
         self._session = session
         self._database = database
+        self.last_sql = ""  # the last query of an expression, for tests to read
         for name, value in {**REQUIRED_SETTINGS, "session_timezone": SERVER_TIMEZONE}.items():
             session.query(
                 f"SET {name} = {value!r}" if isinstance(value, str) else f"SET {name} = {value}"
             )
         session.query(f"USE {database}")
+        _CURRENT[id(session)] = database
 
     # -- transport ----------------------------------------------------------------------------
 
+    def _use(self) -> None:
+        """Make this backend's database the session's current one (a session may hold the
+        databases of several backends; queries name tables without their database)."""
+        if _CURRENT.get(id(self._session)) != self._database:
+            self._session.query(f"USE {self._database}")
+            _CURRENT[id(self._session)] = self._database
+
     def query_arrow(self, sql: str) -> pa.Table:
+        self._use()
         result: pa.Table = self._session.query(sql, "ArrowTable")
         return result
 
     def raw_sql(self, query: str | sge.Expression, **_: Any) -> None:
         if not isinstance(query, str):
             query = query.sql(dialect="clickhouse")
+        self._use()
         self._session.query(query)
 
     @property
@@ -97,7 +110,7 @@ class ChdbBackend(SQLBackend):  # type: ignore[misc]
         **_: Any,
     ) -> Any:
         table = expr.as_table()
-        sql = self.compile(table, limit=limit, params=params)
+        sql = self.last_sql = self.compile(table, limit=limit, params=params)
         schema = table.schema().to_pyarrow()
         result = self.query_arrow(sql).rename_columns(schema.names).cast(schema)
         return expr.__pyarrow_result__(result)

@@ -1,11 +1,15 @@
 """Retention split by an early action, and what the console's pickers read from the warehouse,
-give the same answers on DuckDB and on ClickHouse (chDB)."""
+give the same answers on DuckDB and on ClickHouse (chDB). The split runs signup cohorts,
+unbounded, on the demo (daylight saving inside the range) and first-activity cohorts on the
+hard cases (first events a minute either side of midnight)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
-from tests.conformance.conftest import Engines
+from tests.conformance.conftest import Engines, on_dataset
 from userops.analytics import catalog
 from userops.analytics.early_action import DID, early_action_retention
 from userops.analytics.filters import parse_where
@@ -31,11 +35,14 @@ def _split(wh: Warehouse, r: Engines, basis: CohortBasis, unbounded: bool) -> ob
 
 
 @pytest.mark.parametrize(
-    ("basis", "unbounded"), [("signup", True), ("first_activity", False)], ids=["signup", "first"]
+    ("dataset", "basis", "unbounded"),
+    [on_dataset("demo", "signup", True), on_dataset("hard", "first_activity", False)],
+    ids=["demo-signup-unbounded", "hard-first-activity"],
 )
 def test_early_action_on_both_engines(
-    engines: Engines, basis: CohortBasis, unbounded: bool
+    warehouses: Callable[[str], Engines], dataset: str, basis: CohortBasis, unbounded: bool
 ) -> None:
+    engines = warehouses(dataset)
     on_duckdb = _split(engines.duckdb, engines, basis, unbounded)
     on_clickhouse = _split(engines.clickhouse, engines, basis, unbounded)
     assert on_clickhouse == on_duckdb

@@ -211,7 +211,10 @@ def stickiness_exprs(
             lo=a.didx.min(), hi=a.didx.max() + window
         )
         for edge, sign in (("lo", 1), ("hi", -1)):
-            counted = islands.group_by([GROUP, edge]).aggregate(n=islands.count() * sign)
+            # A signed factor on both edges: ClickHouse types count() * 1 UInt64 and
+            # count() * -1 Int64, and a UNION ALL of the two has no common type.
+            signed = ibis.literal(sign).cast("int64")
+            counted = islands.group_by([GROUP, edge]).aggregate(n=islands.count() * signed)
             parts.append(
                 counted.select(GROUP, window=ibis.literal(window), didx=counted[edge], n="n")
             )
