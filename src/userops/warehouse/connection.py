@@ -87,11 +87,20 @@ def open_warehouse(settings: Settings, *, read_only: bool = False) -> Warehouse:
         backend.raw_sql(f"SET TimeZone = '{tz}'")
         return Warehouse(backend, engine="duckdb", timezone=settings.timezone, location=path)
     if scheme in {"clickhouse", "clickhouses"}:
-        backend = ibis.connect(url)
+        backend = ibis.connect(clickhouse_url(url))
         return Warehouse(backend, engine="clickhouse", timezone=settings.timezone, location=url)
     raise ConfigError(
         f"USEROPS_WAREHOUSE_URL scheme {scheme!r} is not supported (use duckdb:// or clickhouse://)"
     )
+
+
+def clickhouse_url(url: str) -> str:
+    """The URL Ibis's ClickHouse backend takes: `clickhouses://` (TLS) becomes
+    `clickhouse://...?secure=True`, which Ibis passes on to clickhouse-connect."""
+    if not url.startswith("clickhouses://"):
+        return url
+    rest = url[len("clickhouses://") :]
+    return f"clickhouse://{rest}{'&' if '?' in rest else '?'}secure=True"
 
 
 @contextmanager
