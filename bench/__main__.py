@@ -7,7 +7,7 @@ import importlib
 
 from bench.common import print_table
 
-SUITES = ("import", "ingest_http", "membership", "analytics", "tags")
+SUITES = ("import", "ingest_http", "membership", "analytics", "tags", "segments")
 
 
 def main() -> None:

@@ -44,6 +44,7 @@ from userops.domain.audience import (
     TRAITS_PREFIX,
     AllOf,
     AnyOf,
+    Condition,
     EventCondition,
     Measure,
     Not,
@@ -62,8 +63,10 @@ from userops.domain.audience import (
 
 USER_ID: Final = "user_id"
 _INSTANT: Final = dt.Timestamp(timezone="UTC", scale=6)
-_POSITIVE: Final[dict[str, Op]] = {"!=": "=", "not_in": "in", "not_set": "is_set"}
-_FLIPPED: Final[dict[str, Op]] = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}
+POSITIVE: Final[dict[str, Op]] = {"!=": "=", "not_in": "in", "not_set": "is_set"}
+"""The positive operator each negative one negates."""
+FLIPPED: Final[dict[str, Op]] = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}
+"""An order on days ago as the order on days (more days ago is an earlier day)."""
 _USER_COLUMNS: Final = tuple(f for f, kind in TRAIT_FIELDS.items() if kind != "age")
 
 
@@ -116,13 +119,63 @@ def evaluate(source: Source, rules: Sequence[Rule], *, today: date) -> ir.Table:
     )
 
 
+POSITION: Final = "_pos"
+
+
+def positions_holding(
+    source: Source, condition: Condition, *, today: date, people: ir.Table
+) -> ir.Table:
+    """The `_pos` of the users of `people` (a table of `user_id` and `_pos`, every user of the
+    universe once) that `condition` holds for: the compiled condition, exactly as `audience`
+    evaluates it, over a universe already known (profiles/livecount.py's fallback)."""
+    compiled = _Compiler(source, today, [condition], people=people)
+    return compiled.table.filter(compiled.predicate(condition)).select(POSITION)
+
+
+def behaviour_values(
+    source: Source, condition: EventCondition, *, today: date, people: ir.Table
+) -> ir.Table:
+    """What a behaviour condition measures, for the users of `people` who have events it
+    counts: `_pos`, `found` (how many events, or numbers of the property, it measured) and
+    `value` (the count; the sum, avg, max or min as a float; the local date of first_time or
+    last_time). The others have a count and a sum of 0 and no value."""
+    compiled = _Compiler(source, today, [condition], people=people, only_events=True)
+    i = compiled.behaviours[Behaviour.of(condition)]
+    table = compiled.table
+    measure = condition.effective_measure
+    if measure == "count":
+        found, value = table[f"_e{i}"], table[f"_e{i}"]
+    elif measure in TIME_MEASURES:
+        found, value = table[f"_e{i}_c"], local_date(source, table[f"_e{i}"])
+    else:
+        found, value = table[f"_e{i}_c"], table[f"_e{i}"].cast(dt.float64)
+    chosen = table.filter(found > 0)
+    return chosen.select(POSITION, found=found, value=value)
+
+
 # --- building the per-user table --------------------------------------------------------------
 
 
 class _Compiler:
-    def __init__(self, source: Source, today: date, rules: Sequence[Rule]):
+    """The per-user table a set of rules needs (`table`) and each rule as a boolean over it.
+
+    `people`, when given, stands in for `universe`: a table of every user id (`user_id`) with
+    its position (`_pos`) in a population kept elsewhere. `only_events` joins the events'
+    aggregate to it with an inner join (the users with matching events only)."""
+
+    def __init__(
+        self,
+        source: Source,
+        today: date,
+        rules: Sequence[Rule],
+        *,
+        people: ir.Table | None = None,
+        only_events: bool = False,
+    ):
         self.source = source
         self.today = today
+        self.people = people
+        self.only_events = only_events
         leaves = [c for rule in rules for c in conditions(rule)]
         self.traits = sorted(
             {c.field for c in leaves if isinstance(c, TraitCondition)},
@@ -138,10 +191,14 @@ class _Compiler:
         self.table = self._build()
 
     def _build(self) -> ir.Table:
-        table = universe(self.source, self.resolved)
+        table = universe(self.source, self.resolved) if self.people is None else self.people
         for part, key in (self._users(), self._tags(), self._events(), self._segments()):
             if part is not None:
-                joined = table.left_join(part, table[USER_ID] == part[key])
+                condition = table[USER_ID] == part[key]
+                if self.only_events and key == "_e_key":
+                    joined = table.inner_join(part, condition)
+                else:
+                    joined = table.left_join(part, condition)
                 table = joined.select([joined[c] for c in joined.columns if c != key])
         return table
 
@@ -275,7 +332,7 @@ class _Compiler:
         def positive(op: Op, value: Value) -> ir.BooleanValue:
             if op == "is_set":
                 return present
-            if _numeric(value):
+            if numeric_value(value):
                 return _scalar_positive(number, op, value, _float)
             return _scalar_positive(text, op, value, _tag_text)
 
@@ -313,7 +370,7 @@ class _Compiler:
         today: more days ago is an earlier day, so the comparison turns round)."""
         if op == "is_set":
             return found if found is not None else day.notnull()
-        if not _days_ago(value):
+        if not days_ago_value(value):
             return _scalar_positive(day, op, value, _date)
         ago = self.today
         if op == "between":
@@ -325,11 +382,11 @@ class _Compiler:
             )
             return _range(day, bounds[0], bounds[1], dt.date)
         if op == "in":
-            days = [ago - timedelta(days=int(v)) for v in _items(value)]
+            days = [ago - timedelta(days=int(v)) for v in list_items(value)]
             return day.isin([ibis.literal(d, type=dt.date) for d in days]).fill_null(False)
         assert isinstance(value, int)
         target = ibis.literal(ago - timedelta(days=value), type=dt.date)
-        return _compare(day, _FLIPPED.get(op, op), target)
+        return _compare(day, FLIPPED.get(op, op), target)
 
     def _age_positive(self, birthday: ir.DateValue, op: Op, value: Value) -> ir.BooleanValue:
         """Age in whole years on `today`, as a range of birthdays: age >= n <=> born on or
@@ -353,7 +410,7 @@ class _Compiler:
                 parts.append(at_most(int(hi)))
             return ibis.and_(*parts).fill_null(False)
         if op == "in":
-            matches = [at_least(int(n)) & at_most(int(n)) for n in _items(value)]
+            matches = [at_least(int(n)) & at_most(int(n)) for n in list_items(value)]
             return ibis.or_(*matches).fill_null(False)
         assert isinstance(value, int)
         n = value
@@ -374,12 +431,12 @@ def _apply(
     op: Op, value: Value, positive: Callable[[Op, Value], ir.BooleanValue]
 ) -> ir.BooleanValue:
     """`op` as its positive form, never null, negated for !=, not_in and not_set."""
-    base = _POSITIVE.get(op, op)
+    base = POSITIVE.get(op, op)
     result = positive(base, value).fill_null(False)
     return ~result if op in NEGATIVE_OPS else result
 
 
-def _items(value: Value) -> tuple[Scalar, ...]:
+def list_items(value: Value) -> tuple[Scalar, ...]:
     """The list of an `in` (the parser lets no null into one)."""
     assert isinstance(value, tuple)
     return tuple(v for v in value if v is not None)
@@ -389,10 +446,15 @@ def _text(value: Scalar) -> ir.Value:
     return ibis.literal(str(value), type=dt.string)
 
 
-def _tag_text(value: Scalar) -> ir.Value:
+def tag_text(value: Scalar) -> str:
+    """The text a tag's value is compared with: booleans as 'true'/'false'."""
     if isinstance(value, bool):
-        return ibis.literal("true" if value else "false", type=dt.string)
-    return _text(value)
+        return "true" if value else "false"
+    return str(value)
+
+
+def _tag_text(value: Scalar) -> ir.Value:
+    return ibis.literal(tag_text(value), type=dt.string)
 
 
 def _date(value: Scalar) -> ir.Value:
@@ -408,12 +470,14 @@ def _int(value: Scalar) -> ir.Value:
     return ibis.literal(int(value), type=dt.int64)
 
 
-def _numeric(value: Value) -> bool:
+def numeric_value(value: Value) -> bool:
+    """A tag compares as a number when the condition's value holds a number."""
     items = value if isinstance(value, tuple) else (value,)
     return any(isinstance(v, int | float) and not isinstance(v, bool) for v in items)
 
 
-def _days_ago(value: Value) -> bool:
+def days_ago_value(value: Value) -> bool:
+    """A day compares with days ago (whole numbers) rather than ISO dates."""
     items = value if isinstance(value, tuple) else (value,)
     return any(isinstance(v, int) and not isinstance(v, bool) for v in items)
 
@@ -451,7 +515,7 @@ def _scalar_positive(
     if op == "is_set":
         return column.notnull()
     if op == "in":
-        return column.isin([literal(v) for v in _items(value)]).fill_null(False)
+        return column.isin([literal(v) for v in list_items(value)]).fill_null(False)
     if op == "between":
         assert isinstance(value, tuple)
         lo, hi = value
@@ -477,7 +541,7 @@ def _json_positive(field: JsonField, op: Op, value: Value) -> ir.BooleanValue:
     if op == "is_set":
         return field.is_set().fill_null(False)
     if op == "in":
-        return ibis.or_(*[json_equals(field, _json_text(v)) for v in _items(value)])
+        return ibis.or_(*[json_equals(field, _json_text(v)) for v in list_items(value)])
     if op == "=":
         assert value is not None and not isinstance(value, tuple)
         return json_equals(field, _json_text(value))

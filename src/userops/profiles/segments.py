@@ -52,6 +52,7 @@ from userops.domain.audience import (
     tag_rules,
 )
 from userops.errors import ConflictError, InputError, NotFoundError, UseropsError
+from userops.profiles import livecount
 from userops.profiles.conditions import USER_ID, audience
 from userops.store.audit import append_audit
 from userops.store.db import session_scope
@@ -159,8 +160,15 @@ def _stored_rules(session: Session) -> dict[str, Rule | None]:
 def check_references(session: Session, rule: Rule, *, code: str | None = None) -> None:
     """Refuse a rule naming an unknown tag or segment, or one that would loop back to the
     segment `code` being saved; the error names the condition by its path."""
-    tags = set(session.scalars(select(TagDefinition.code)))
-    stored = _stored_rules(session)
+    leaves = [c for _, c in located_conditions(rule)]
+    named = sorted({c.tag for c in leaves if isinstance(c, TagCondition)})
+    tags = (
+        set(session.scalars(select(TagDefinition.code).where(TagDefinition.code.in_(named))))
+        if named
+        else set()
+    )
+    reads_segments = any(isinstance(c, SegmentCondition) for c in leaves)
+    stored = _stored_rules(session) if reads_segments else {}
     for path, condition in located_conditions(rule):
         if isinstance(condition, TagCondition) and condition.tag not in tags:
             raise InputError(f"{path}.tag: unknown tag {condition.tag!r}")
@@ -271,6 +279,9 @@ def preview(
     if engine is not None:
         with session_scope(engine, read_only=True) as session:
             check_references(session, parsed)
+    fast = livecount.select(wh, parsed, today=today)
+    if fast is not None:
+        return Preview(fast.count, fast.first(sample))
     chosen = audience(wh, parsed, today=today)
     counted = chosen.mutate(total=chosen[USER_ID].count().over())
     rows = counted.order_by(USER_ID).limit(max(sample, 1)).to_pyarrow().to_pylist()
