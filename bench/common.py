@@ -104,7 +104,10 @@ def print_table(results: list[Result]) -> None:
             if r.ours_cpu_s and r.baseline_cpu_s
             else f"{'-':>9}"
         )
+        ran = r.baseline_s == r.baseline_s  # NaN: the baseline could not run (said why)
+        baseline = f"{r.baseline_s:9.2f}s" if ran else f"{'not run':>10}"
+        ratio = f"{r.ratio:6.2f}x" if ran else f"{'-':>7}"
         print(
-            f"{r.name:44} {r.ours_s:9.2f}s {r.baseline_s:9.2f}s {r.ratio:6.2f}x {cpu}  "
+            f"{r.name:44} {r.ours_s:9.2f}s {baseline} {ratio} {cpu}  "
             f"{r.target:>8}  {r.baseline}{rate}"
         )

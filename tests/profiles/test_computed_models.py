@@ -32,10 +32,21 @@ GRADE_PARAMS = [
     {"method": "thresholds", "thresholds": [1000, 300, 99.99, 10]},
     {"measure": "orders", "shares": [10, 10, 10, 10, 60]},
     {"measure": "active_days", "lookback_days": 30, "shares": [1, 1, 1, 1, 96]},
+    # over 62 days: the active days are counted in two 62-day bit sets (facts.WORD_DAYS)
+    {
+        "measure": "active_days",
+        "lookback_days": 200,
+        "method": "thresholds",
+        "thresholds": [40, 20, 5, 1],
+    },
     {"measure": "events", "event": "view_item", "method": "thresholds", "thresholds": [8, 4, 2, 1]},
 ]
 INTENT_PARAMS = [{}, {"mapping": {"mystery": "strong", "social": "weak"}, "default": "medium"}]
-ACTIVITY_PARAMS = [{}, {"window_days": 7, "high_days": 3, "medium_days": 2}]
+ACTIVITY_PARAMS = [
+    {},
+    {"window_days": 7, "high_days": 3, "medium_days": 2},
+    {"window_days": 130, "high_days": 8, "medium_days": 3},
+]
 
 
 def _ours(world: TagWorld, model: str, params: dict[str, Any], output: str) -> dict:

@@ -11,7 +11,7 @@ from sqlalchemy import Engine, select
 
 from tests.profiles.segment_data import TODAY, ProfileWorld, add_tag, zone_world
 from userops.errors import InputError, NotFoundError
-from userops.profiles import imported, segments
+from userops.profiles import imported, segments, tagvalues
 from userops.store.db import make_engine, session_scope
 from userops.store.migrate import upgrade
 from userops.store.models import TagDefinition
@@ -70,8 +70,9 @@ def test_import_replaces_the_values(pw: ProfileWorld, engine: Engine) -> None:
         tag = session.scalar(select(TagDefinition).where(TagDefinition.code == "imp_level"))
         assert tag is not None and tag.tagged_users == 1 and tag.refreshed_at is not None
     # The day's snapshot follows the import (history and migration see imported tags).
-    snapshot = pw.wh.sql("SELECT user_id, value FROM tag_snapshots WHERE tag = 'imp_level'")
-    assert snapshot == [("u3", "银卡")]
+    (day,) = tagvalues.snapshot_dates(pw.wh, "imp_level")
+    snapshot = tagvalues.snapshot(pw.wh, "imp_level", day).to_pyarrow().to_pylist()
+    assert [(r["user_id"], r["value"]) for r in snapshot] == [("u3", "银卡")]
     # The values are what rules read.
     rule = {"tag": "imp_level", "op": "=", "value": "银卡"}
     assert segments.preview(pw.wh, rule, today=TODAY, engine=engine).as_json() == {

@@ -20,7 +20,7 @@ from userops.errors import ConflictError, InputError
 from userops.ingest.pipeline import import_files
 from userops.membership import points
 from userops.membership.tags import member_tags
-from userops.profiles import computed, refresh, segments, taxonomy
+from userops.profiles import computed, refresh, segments, tagvalues, taxonomy
 from userops.store.db import session_scope
 from userops.store.models import RefreshRun, TagDefinition
 from userops.warehouse.connection import Warehouse
@@ -53,11 +53,8 @@ def _values(wh: Warehouse, tag: str) -> dict[str, tuple[str, float | None]]:
 
 
 def _snapshot(wh: Warehouse, tag: str, day: date) -> dict[str, tuple[str, float | None]]:
-    rows = wh.sql(
-        "SELECT user_id, value, number FROM tag_snapshots WHERE tag = ? AND snapshot_date = ?",
-        [tag, day],
-    )
-    return {u: (v, n) for u, v, n in rows}
+    rows = tagvalues.snapshot(wh, tag, day).to_pyarrow().to_pylist()
+    return {r["user_id"]: (r["value"], r["number"]) for r in rows}
 
 
 def _default_params() -> dict[str, dict[str, Any]]:
@@ -101,11 +98,11 @@ def test_second_run_skips_everything_and_force_changes_nothing_but_times(
         assert forced.count("refreshed") == len(taxonomy.BUILTIN_TAGS)
         assert {t: _values(wh, t) for t in BUILTIN_WAREHOUSE_TAGS} == before
         assert wh.sql("SELECT DISTINCT refreshed_at FROM tag_values") != times
-        counts = wh.sql(
-            "SELECT tag, count(*), count(DISTINCT user_id) FROM tag_snapshots GROUP BY tag"
-        )
-        assert all(total == users == len(before[tag]) for tag, total, users in counts if
+        # the same day three times: one snapshot day per tag, nothing in the history yet
+        days = wh.sql("SELECT tag, count(*), max(users) FROM tag_snapshot_days GROUP BY tag")
+        assert all(n == 1 and users == len(before[tag]) for tag, n, users in days if
                    tag in before)  # fmt: skip
+        assert wh.sql("SELECT count(*) FROM tag_changes") == [(0,)]
     assert first.id < second.id < forced.id
 
 
@@ -139,7 +136,7 @@ def test_next_day_adds_a_snapshot_and_keeps_the_first(fresh: Refreshable) -> Non
     with fresh.warehouse() as wh:
         _run(fresh, wh, day=day1)
         _run(fresh, wh, day=day2)
-        days = wh.sql("SELECT DISTINCT snapshot_date FROM tag_snapshots ORDER BY 1")
+        days = wh.sql("SELECT DISTINCT snapshot_date FROM tag_snapshot_days ORDER BY 1")
         assert days == [(day1,), (day2,)]
         old = ref.builtin_tags(frames(fresh.world.raw, day1), _default_params())
         assert _snapshot(wh, "lifecycle_stage", day1) == ref.as_dict(old["lifecycle_stage"])

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from tests.profiles import reference as ref
 from tests.profiles.conftest import TagWorld
 from tests.profiles.tag_data import TODAY
-from userops.profiles import computed, refresh
+from userops.profiles import computed, refresh, tagvalues
 from userops.settings import Settings
 from userops.store.db import make_engine, session_scope
 from userops.store.migrate import upgrade
@@ -42,10 +42,9 @@ def _state(settings: Settings) -> tuple[dict, dict]:
         ):
             values.setdefault(tag, {})[user] = (value, number)
         snaps: dict[tuple[str, object], dict] = {}
-        for day, tag, user, value, number in wh.sql(
-            "SELECT snapshot_date, tag, user_id, value, number FROM tag_snapshots"
-        ):
-            snaps.setdefault((tag, day), {})[user] = (value, number)
+        for tag, day in wh.sql("SELECT tag, snapshot_date FROM tag_snapshot_days"):
+            rows = tagvalues.snapshot(wh, tag, day).to_pyarrow().to_pylist()
+            snaps[(tag, day)] = {r["user_id"]: (r["value"], r["number"]) for r in rows}
     return values, snaps
 
 

@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 from userops.analytics.base import Source
 from userops.errors import InputError
 from userops.profiles import taxonomy
-from userops.profiles.tagvalues import snapshot_dates
+from userops.profiles.tagvalues import snapshot, snapshot_dates
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,10 +118,8 @@ def snapshot_on_or_before(days: list[date], day: date, tag: str) -> date:
 
 def migration_counts(source: Source, tag: str, start: date, end: date) -> ir.Table:
     """before, after, users: the users per pair of values between two snapshot days."""
-    snaps = source.table("tag_snapshots")
-    snaps = snaps.filter(snaps.tag == tag)
-    a = snaps.filter(snaps.snapshot_date == start).select("user_id", before="value")
-    b = snaps.filter(snaps.snapshot_date == end).select(other="user_id", after="value")
+    a = snapshot(source, tag, start).select("user_id", before="value")
+    b = snapshot(source, tag, end).select(other="user_id", after="value")
     joined = a.outer_join(b, a.user_id == b.other)
     return joined.group_by(["before", "after"]).aggregate(users=joined.count())
 

@@ -2,9 +2,10 @@
 
 One run recomputes the active tags (or the ones asked for) as of a local day D and is recorded
 in `refresh_runs` (running, then succeeded, failed or interrupted). Each tag is written on its
-own (`tagvalues.replace_values`: values and D's snapshot in one DuckDB transaction), so a run
-stopped at any moment (Ctrl-C, kill, a crash) leaves every tag at its old values or its new
-ones. A run found still `running` when the next one starts is marked `interrupted`.
+own (`tagvalues.replace_values`: values, the history's changes and the snapshot day D in one
+DuckDB transaction), so a run stopped at any moment (Ctrl-C, kill, a crash) leaves every tag at
+its old values or its new ones. A run found still `running` when the next one starts is marked
+`interrupted`.
 
 **Incremental.** A tag is skipped when nothing it reads changed since its last refresh: its
 fingerprint (its definition and parameters, D, the warehouse's events, users and identities
@@ -99,11 +100,18 @@ class RefreshContext:
     _members: list[dict[str, Any]] | None = None
 
     def facts(self) -> ir.Table:
-        """The per-user facts of this run, materialised once in a temporary table."""
+        """The per-user facts of this run, materialised once in a temporary table (one row per
+        user: checked here, so the models built on them need no check of their own)."""
         if self._facts is None:
             self.wh.duckdb.execute(f"DROP TABLE IF EXISTS temp.main.{FACTS}")
             expr = user_facts(self.wh, self.needs, today=self.today)
-            self._facts = self.wh.ibis.create_table(FACTS, expr, temp=True)
+            facts = self.wh.ibis.create_table(FACTS, expr, temp=True)
+            total, users = self.wh.sql(
+                f"SELECT count(*), count(DISTINCT user_id) FROM temp.main.{FACTS}"  # noqa: S608
+            )[0]
+            if total != users:
+                raise InputError("the per-user facts name a user twice")
+            self._facts = facts
         return self._facts
 
     def member_rows(self) -> list[dict[str, Any]]:
@@ -113,9 +121,9 @@ class RefreshContext:
         return self._members
 
     def stage_together(self, specs: list[TagSpec]) -> None:
-        """Compute the warehouse models' tags in one query (`tagvalues.stage_batch`); a tag
-        whose parameters are wrong, or a batch that fails, is left to be evaluated alone, so
-        its failure is its own."""
+        """Stage the warehouse models' tags before any write (`tagvalues.stage_batch`: each
+        tag's rows from the one facts table, in user order); a tag whose parameters are wrong,
+        or a batch that fails, is left to be evaluated alone, so its failure is its own."""
         tables: dict[str, ir.Table] = {}
         for spec in specs:
             model = computed.FACT_MODELS.get(str(spec.model))
@@ -127,7 +135,9 @@ class RefreshContext:
                 continue
             tables[spec.code] = model.build(self.facts(), params, spec.output, self.wh, self.today)
         try:
-            staged = tagvalues.stage_batch(self.wh, tables)
+            # every model gives at most one row per row of the facts (join paths: per row of
+            # `users`, whose key DuckDB enforces)
+            staged = tagvalues.stage_batch(self.wh, tables, unique=True)
         except Exception:  # evaluated one by one instead, each failing on its own
             self.batch = {}
             return

@@ -1,36 +1,53 @@
-"""Tag values in the warehouse: the current value per user (`tag_values`) and the value on each
-refresh day (`tag_snapshots`).
+"""Tag values in the warehouse: the current value per user (`tag_values`) and the tag's history,
+the value on each refresh day, kept as changes (`tag_changes`, `tag_snapshot_days`).
 
-Writing replaces one tag at a time, all or nothing: the new values are staged in a temporary
-table first (the slow part, outside any transaction), then one DuckDB transaction deletes the
-tag's rows and that day's snapshot rows and inserts the staged ones. A process killed at any
-moment leaves the tag at its old values or at its new ones, never a mix; so does Ctrl-C.
-Rows are staged in user order and inserted in that order, so DuckDB's zone maps let a lookup
-of one user skip most of the table (the tables carry no index: see docs/profiles.md, "Storage").
+**History as changes** (docs/decisions/0007). A tag's latest snapshot is its current values. For
+every earlier snapshot day d, `tag_changes` keeps only the users whose value on d differs from
+their value on the tag's next snapshot day (value null: they had none on d). So the value on a
+snapshot day d is the user's change row with the smallest day >= d, else their current value
+(`snapshot`): a refresh that changes few values writes few history rows, and the first refresh
+of a tag writes its values only.
 
-Every kind of tag (computed, rule, imported) writes through `replace_values`, which keeps the
-invariant the history relies on: the current values equal the tag's latest snapshot.
+**Writing** replaces one tag at a time, all or nothing: the new values are staged in a temporary
+table first (outside any transaction), then one DuckDB transaction records the previous
+snapshot day's changes, replaces the tag's values and records the day. A process killed at any
+moment leaves the tag at its old values and history or at its new ones, never a mix; so does
+Ctrl-C. A day before the tag's latest snapshot (a refresh `--date` in the past) is slotted into
+the history and leaves the current values alone; a second refresh of a day replaces that day.
+Rows are written in user order, so DuckDB's zone maps let a lookup of one user skip most of the
+table (the tables carry no index: see docs/profiles.md, "Storage").
+
+Every kind of tag (computed, rule, imported) writes through `replace_values` (or, for tags
+staged together by a refresh, `replace_from_batch`).
 """
 
 from __future__ import annotations
 
+import itertools
+import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Final
 
+import duckdb
 import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
 from userops.analytics.base import Source
 from userops.errors import InputError
+from userops.warehouse import schema
 from userops.warehouse.connection import Warehouse
 
 STAGE: Final = "_uo_tag_stage"  # the temporary tables the SQL below names
 BATCH: Final = "_uo_tag_batch"
 _ARROW: Final = "_uo_tag_arrow"
+_BEFORE: Final = "_uo_tag_before"  # the state on the previous snapshot day
+_AFTER: Final = "_uo_tag_after"  # the state on the next snapshot day (a day slotted in)
+LEGACY: Final = "tag_snapshots"  # schema 2: one full copy of every tag per snapshot day
+_READY: weakref.WeakSet[Warehouse] = weakref.WeakSet()
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,8 +71,155 @@ def transaction(wh: Warehouse) -> Iterator[None]:
     con.execute("COMMIT")
 
 
+# -- the history tables -------------------------------------------------------------------
+
+
+def ensure_tables(wh: Warehouse) -> None:
+    """Create the history tables when missing and turn schema 2's full daily snapshots
+    (`tag_snapshots`) into changes, once per warehouse, in one transaction."""
+    if wh in _READY:
+        return
+    con = wh.duckdb
+    for table in (schema.TAG_VALUES, schema.TAG_CHANGES, schema.TAG_SNAPSHOT_DAYS):
+        con.execute(schema.duckdb_ddl(table))
+    legacy = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+        "AND schema_name = 'main' AND table_name = ?",
+        [LEGACY],
+    ).fetchone()
+    if legacy and legacy[0]:
+        with transaction(wh):
+            _convert_legacy(con)
+    _READY.add(wh)
+
+
+def _convert_legacy(con: duckdb.DuckDBPyConnection) -> None:
+    days = con.execute(
+        "SELECT tag, snapshot_date, count(*) FROM tag_snapshots GROUP BY ALL ORDER BY 1, 2"
+    ).fetchall()
+    if days:
+        con.executemany(
+            "INSERT OR REPLACE INTO tag_snapshot_days VALUES (?, ?, ?)",
+            [[tag, day, users] for tag, day, users in days],
+        )
+    for (tag, day, _), (tag_next, day_next, _) in itertools.pairwise(days):
+        if tag != tag_next:
+            continue
+        con.execute(
+            _DIFF.format(
+                before="(SELECT user_id, value, number FROM tag_snapshots "
+                "WHERE tag = $tag AND snapshot_date = $day)",
+                after="(SELECT user_id, value, number FROM tag_snapshots "
+                "WHERE tag = $tag AND snapshot_date = $next)",
+            ),
+            {"tag": tag, "day": day, "next": day_next},
+        )
+    con.execute("DROP TABLE tag_snapshots")
+
+
+# The rows of a snapshot day d (`before`) that differ from the next one (`after`): d's value,
+# null when the user had none on d. Both sides are (user_id, value, number) relations.
+_DIFF: Final = (
+    "INSERT INTO tag_changes (snapshot_date, tag, user_id, value, number) "
+    "SELECT $day, $tag, coalesce(b.user_id, a.user_id) AS uid, b.value, b.number "
+    "FROM {before} AS b FULL JOIN {after} AS a ON b.user_id = a.user_id "
+    "WHERE b.value IS DISTINCT FROM a.value OR b.number IS DISTINCT FROM a.number "
+    "ORDER BY uid"
+)
+
+_VALUES: Final = (
+    "INSERT INTO tag_values (tag, user_id, value, number, refreshed_at) "
+    "SELECT $tag, user_id, value, number, $at FROM {rows}"
+)
+
+# A tag's state on snapshot day $day: each user's first change on or after it, else the
+# current value (no change row on or after $day), users without a value left out.
+_STATE: Final = (
+    "CREATE TEMP TABLE {name} AS "
+    "WITH later AS (SELECT user_id, value, number, snapshot_date FROM tag_changes "
+    "WHERE tag = $tag AND snapshot_date >= $day), "
+    "first AS (SELECT DISTINCT ON (user_id) user_id, value, number FROM later "
+    "ORDER BY user_id, snapshot_date) "
+    "SELECT user_id, value, number FROM first WHERE value IS NOT NULL "
+    "UNION ALL SELECT v.user_id, v.value, v.number FROM tag_values AS v "
+    "WHERE v.tag = $tag AND NOT EXISTS (SELECT 1 FROM later AS l WHERE l.user_id = v.user_id)"
+)
+
+
+def _drop(wh: Warehouse, *names: str) -> None:
+    for name in names:
+        wh.duckdb.execute(f"DROP TABLE IF EXISTS temp.main.{name}")
+
+
+def _write(
+    wh: Warehouse,
+    tag: str,
+    rows: str,
+    users: int,
+    *,
+    snapshot_date: date,
+    refreshed_at: datetime,
+) -> None:
+    """Make the staged `rows` (a relation of user_id, value, number in user order, named by
+    this module) the tag's snapshot of `snapshot_date`, in one transaction."""
+    ensure_tables(wh)
+    try:
+        with transaction(wh):
+            _write_days(
+                wh, tag, rows, users, snapshot_date=snapshot_date, refreshed_at=refreshed_at
+            )
+    finally:
+        _drop(wh, _BEFORE, _AFTER)
+
+
+def _write_days(
+    wh: Warehouse,
+    tag: str,
+    rows: str,
+    users: int,
+    *,
+    snapshot_date: date,
+    refreshed_at: datetime,
+) -> None:
+    con = wh.duckdb
+    days = [
+        d
+        for (d,) in con.execute(
+            "SELECT snapshot_date FROM tag_snapshot_days WHERE tag = ? ORDER BY 1", [tag]
+        ).fetchall()
+    ]
+    before = max((d for d in days if d < snapshot_date), default=None)
+    after = min((d for d in days if d > snapshot_date), default=None)
+    latest = days[-1] if days else None
+    params: dict[str, Any] = {"tag": tag}
+    if before is not None and before != latest:  # an older state: rebuilt from changes
+        con.execute(_STATE.format(name=_BEFORE), {**params, "day": before})
+    if after is not None:
+        con.execute(_STATE.format(name=_AFTER), {**params, "day": after})
+    con.execute(
+        "DELETE FROM tag_changes WHERE tag = $tag AND snapshot_date IN ($before, $day)",
+        {**params, "before": before, "day": snapshot_date},
+    )
+    if before is not None:
+        old = (
+            "(SELECT user_id, value, number FROM tag_values WHERE tag = $tag)"
+            if before == latest
+            else _BEFORE
+        )
+        con.execute(_DIFF.format(before=old, after=rows), {**params, "day": before})
+    if after is not None:  # a day slotted in before the latest: the values stay
+        con.execute(_DIFF.format(before=rows, after=_AFTER), {**params, "day": snapshot_date})
+    else:
+        con.execute("DELETE FROM tag_values WHERE tag = ?", [tag])
+        con.execute(_VALUES.format(rows=rows), {**params, "at": refreshed_at})
+    con.execute(
+        "INSERT OR REPLACE INTO tag_snapshot_days VALUES (?, ?, ?)",
+        [tag, snapshot_date, users],
+    )
+
+
 def _drop_stage(wh: Warehouse) -> None:
-    wh.duckdb.execute("DROP TABLE IF EXISTS temp.main._uo_tag_stage")
+    _drop(wh, STAGE)
 
 
 def stage(wh: Warehouse, rows: ir.Table | pa.Table) -> int:
@@ -98,96 +262,87 @@ def replace_values(
     snapshot_date: date,
     refreshed_at: datetime,
 ) -> Written:
-    """Make `rows` the tag's values and its snapshot of `snapshot_date`, in one transaction."""
+    """Make `rows` the tag's snapshot of `snapshot_date` (and its values, unless a later
+    snapshot exists), in one transaction."""
+    ensure_tables(wh)
     users = stage(wh, rows)
-    con = wh.duckdb
     try:
-        with transaction(wh):
-            con.execute("DELETE FROM tag_values WHERE tag = ?", [tag])
-            con.execute(
-                "INSERT INTO tag_values (tag, user_id, value, number, refreshed_at) "
-                "SELECT ?, user_id, value, number, ? FROM _uo_tag_stage",
-                [tag, refreshed_at],
-            )
-            _replace_snapshot(wh, tag, snapshot_date)
-            con.execute(
-                "INSERT INTO tag_snapshots (snapshot_date, tag, user_id, value, number) "
-                "SELECT ?, ?, user_id, value, number FROM _uo_tag_stage",
-                [snapshot_date, tag],
-            )
+        _write(wh, tag, STAGE, users, snapshot_date=snapshot_date, refreshed_at=refreshed_at)
     finally:
         _drop_stage(wh)
     return Written(tag, users, snapshot_date)
 
 
-def _replace_snapshot(wh: Warehouse, tag: str, snapshot_date: date) -> None:
-    wh.duckdb.execute(
-        "DELETE FROM tag_snapshots WHERE snapshot_date = ? AND tag = ?", [snapshot_date, tag]
-    )
-
-
 # -- several tags computed together ----------------------------------------------------------
 
 
-def stage_batch(wh: Warehouse, tables: dict[str, ir.Table]) -> dict[str, int]:
-    """Materialise several tags' rows in one query (the engine shares their scans of the
-    facts), in tag and user order: each is then written by `replace_from_batch`, still one
-    transaction per tag. Returns the users per tag (a tag without rows is absent); two values
-    for one user are refused, naming the tag."""
+def stage_batch(
+    wh: Warehouse, tables: dict[str, ir.Table], *, unique: bool = False
+) -> dict[str, int]:
+    """Materialise several tags' rows, each in its own temporary table in user order: each is
+    then written by `replace_from_batch`, one transaction per tag. Returns the users per tag.
+    Two values for one user are refused, naming the tag, unless the caller vouches that every
+    table has one row per user (`unique`: the refresh's models, built on per-user facts whose
+    users it checked once)."""
     drop_batch(wh)
-    if not tables:
-        return {}
-    parts = []
-    for code, rows in tables.items():
-        clean = rows.filter(rows.user_id.notnull(), rows.value.notnull())
-        parts.append(
-            clean.select(
-                tag=ibis.literal(code),
+    ensure_tables(wh)
+    con = wh.duckdb
+    staged: dict[str, int] = {}
+    try:
+        for i, (code, rows) in enumerate(tables.items()):
+            clean = rows.filter(rows.user_id.notnull(), rows.value.notnull())
+            clean = clean.select(
                 user_id=clean.user_id.cast("string"),
                 value=clean.value.cast("string"),
                 number=clean.number.cast("float64"),
             )
-        )
-    union = parts[0].union(*parts[1:], distinct=False) if len(parts) > 1 else parts[0]
-    wh.ibis.create_table(BATCH, union.order_by(["tag", "user_id"]), temp=True)
-    counts = wh.sql("SELECT tag, count(*), count(DISTINCT user_id) FROM _uo_tag_batch GROUP BY tag")
-    twice = sorted(tag for tag, total, distinct in counts if total != distinct)
-    if twice:
+            name = f"{BATCH}_{i}"
+            sql = ibis.to_sql(clean.order_by("user_id"), dialect="duckdb")
+            con.execute(f"CREATE TEMP TABLE {name} AS {sql}")
+            _BATCHES.setdefault(wh, {})[code] = name
+            distinct = "count(*)" if unique else "count(DISTINCT user_id)"
+            total, users = con.execute(
+                f"SELECT count(*), {distinct} FROM {name}"  # noqa: S608 -- ours
+            ).fetchone() or (0, 0)
+            if total != users:
+                raise InputError(f"tag {code!r} gives a user two values")
+            staged[code] = int(total)
+    except BaseException:
         drop_batch(wh)
-        raise InputError(f"tag {twice[0]!r} gives a user two values")
-    return {str(tag): int(total) for tag, total, _ in counts}
+        raise
+    return staged
+
+
+_BATCHES: weakref.WeakKeyDictionary[Warehouse, dict[str, str]] = weakref.WeakKeyDictionary()
 
 
 def replace_from_batch(
     wh: Warehouse, tag: str, users: int, *, snapshot_date: date, refreshed_at: datetime
 ) -> Written:
     """`replace_values` for a tag staged by `stage_batch`."""
-    con = wh.duckdb
-    with transaction(wh):
-        con.execute("DELETE FROM tag_values WHERE tag = ?", [tag])
-        con.execute(
-            "INSERT INTO tag_values (tag, user_id, value, number, refreshed_at) "
-            "SELECT tag, user_id, value, number, ? FROM _uo_tag_batch WHERE tag = ?",
-            [refreshed_at, tag],
-        )
-        _replace_snapshot(wh, tag, snapshot_date)
-        con.execute(
-            "INSERT INTO tag_snapshots (snapshot_date, tag, user_id, value, number) "
-            "SELECT ?, tag, user_id, value, number FROM _uo_tag_batch WHERE tag = ?",
-            [snapshot_date, tag],
-        )
+    name = _BATCHES.get(wh, {}).get(tag)
+    if name is None:
+        raise InputError(f"tag {tag!r} was not staged")
+    try:
+        _write(wh, tag, name, users, snapshot_date=snapshot_date, refreshed_at=refreshed_at)
+    finally:
+        _drop(wh, name)
+        _BATCHES.get(wh, {}).pop(tag, None)
     return Written(tag, users, snapshot_date)
 
 
 def drop_batch(wh: Warehouse) -> None:
-    wh.duckdb.execute("DROP TABLE IF EXISTS temp.main._uo_tag_batch")
+    for name in _BATCHES.pop(wh, {}).values():
+        with suppress(duckdb.Error):
+            _drop(wh, name)
 
 
 def drop_tag(wh: Warehouse, tag: str) -> None:
     """Forget a removed tag's values and history."""
+    ensure_tables(wh)
     with transaction(wh):
-        wh.duckdb.execute("DELETE FROM tag_values WHERE tag = ?", [tag])
-        wh.duckdb.execute("DELETE FROM tag_snapshots WHERE tag = ?", [tag])
+        for table in ("tag_values", "tag_changes", "tag_snapshot_days"):
+            wh.duckdb.execute(f"DELETE FROM {table} WHERE tag = ?", [tag])  # noqa: S608
 
 
 # -- reading (any engine) --------------------------------------------------------------------
@@ -203,16 +358,64 @@ def user_values(wh: Source, user_id: str) -> list[dict[str, Any]]:
     return rows
 
 
+def _readable(source: Source) -> None:
+    """A DuckDB warehouse opened for writing gets its history tables (or its schema 2
+    snapshots turned into them) before a first read; a read-only one is read as it is."""
+    if isinstance(source, Warehouse) and source.engine == "duckdb":
+        with suppress(duckdb.Error):
+            ensure_tables(source)
+
+
 def user_history(wh: Source, user_id: str, tags: list[str]) -> list[dict[str, Any]]:
-    """The user's snapshots of `tags`, oldest first: snapshot_date, tag, value, number."""
+    """The user's value on each snapshot day of `tags` (days without one left out), by tag,
+    oldest first: snapshot_date, tag, value, number."""
     if not tags:
         return []
-    t = wh.table("tag_snapshots")
-    t = t.filter(t.user_id == user_id, t.tag.isin(tags)).order_by(["tag", "snapshot_date"])
-    rows: list[dict[str, Any]] = (
-        t.select("snapshot_date", "tag", "value", "number").to_pyarrow().to_pylist()
+    _readable(wh)
+    days_t = wh.table("tag_snapshot_days")
+    days_t = days_t.filter(days_t.tag.isin(tags)).select("tag", "snapshot_date")
+    changes = wh.table("tag_changes")
+    changes = changes.filter(changes.user_id == user_id, changes.tag.isin(tags))
+    changes = changes.select("tag", "snapshot_date", "value", "number")
+    current = wh.table("tag_values")
+    current = current.filter(current.user_id == user_id, current.tag.isin(tags))
+    current = current.select("tag", "value", "number")
+    later: dict[str, list[dict[str, Any]]] = {}
+    for row in changes.order_by("snapshot_date").to_pyarrow().to_pylist():
+        later.setdefault(row["tag"], []).append(row)
+    now = {r["tag"]: r for r in current.to_pyarrow().to_pylist()}
+    out: list[dict[str, Any]] = []
+    for row in days_t.order_by(["tag", "snapshot_date"]).to_pyarrow().to_pylist():
+        tag, day = row["tag"], row["snapshot_date"]
+        found = next((c for c in later.get(tag, []) if c["snapshot_date"] >= day), now.get(tag))
+        if found is not None and found["value"] is not None:
+            out.append(
+                {
+                    "snapshot_date": day,
+                    "tag": tag,
+                    "value": found["value"],
+                    "number": found["number"],
+                }
+            )
+    return out
+
+
+def snapshot(source: Source, tag: str, day: date) -> ir.Table:
+    """user_id, value, number: the tag's values on its snapshot day `day` (a day it has a
+    snapshot of: see `snapshot_dates`), rebuilt from the current values and the changes."""
+    _readable(source)
+    changes = source.table("tag_changes")
+    later = changes.filter(changes.tag == tag, changes.snapshot_date >= day)
+    first = later.group_by("user_id").aggregate(first_day=later.snapshot_date.min())
+    first = first.select(first_user="user_id", first_day="first_day")
+    picked = later.join(
+        first, [later.user_id == first.first_user, later.snapshot_date == first.first_day]
     )
-    return rows
+    picked = picked.filter(picked.value.notnull()).select("user_id", "value", "number")
+    current = source.table("tag_values")
+    current = current.filter(current.tag == tag)
+    unchanged = current.anti_join(later, current.user_id == later.user_id)
+    return picked.union(unchanged.select("user_id", "value", "number"), distinct=False)
 
 
 def distribution(wh: Source, tag: str, *, limit: int = 100) -> list[dict[str, Any]]:
@@ -232,6 +435,7 @@ def tagged_counts(wh: Source) -> dict[str, int]:
 
 
 def snapshot_dates(wh: Source, tag: str) -> list[date]:
-    t = wh.table("tag_snapshots")
-    days = t.filter(t.tag == tag).select("snapshot_date").distinct().order_by("snapshot_date")
+    _readable(wh)
+    t = wh.table("tag_snapshot_days")
+    days = t.filter(t.tag == tag).select("snapshot_date").order_by("snapshot_date")
     return [r["snapshot_date"] for r in days.to_pyarrow().to_pylist()]

@@ -13,7 +13,7 @@ from typing import Final
 import ibis
 import ibis.expr.datatypes as dt
 
-SCHEMA_VERSION: Final = 2  # 2: tag_values, tag_snapshots, segment_members
+SCHEMA_VERSION: Final = 3  # 2: tag_values, tag_snapshots, segment_members; 3: tag_changes
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,19 +171,31 @@ TAG_VALUES = Table(
     enforce_key=False,
 )
 
-TAG_SNAPSHOTS = Table(
-    name="tag_snapshots",
-    doc="Tag values as they were on each refresh day (history, migration views); append-only "
-    "per day: a second refresh on the same local day replaces that day's rows.",
+TAG_CHANGES = Table(
+    name="tag_changes",
+    doc="A tag's history as changes (docs/decisions/0007): the value a user had on a snapshot "
+    "day, kept only when it differs from their value on the tag's next snapshot day; the latest "
+    "snapshot is `tag_values` itself.",
     columns=(
-        Column("snapshot_date", "date", False, "The local day of the refresh."),
+        Column("snapshot_date", "date", False, "The snapshot day this value belongs to."),
         Column("tag", "string", False),
         Column("user_id", "string", False),
-        Column("value", "string", False),
+        Column("value", "string", doc="The value that day; null: the user had none that day."),
         Column("number", "float"),
     ),
     key=("snapshot_date", "tag", "user_id"),
     enforce_key=False,
+)
+
+TAG_SNAPSHOT_DAYS = Table(
+    name="tag_snapshot_days",
+    doc="The days each tag has a snapshot of (one row per refresh day and tag).",
+    columns=(
+        Column("tag", "string", False),
+        Column("snapshot_date", "date", False),
+        Column("users", "int", False, "Users with a value that day."),
+    ),
+    key=("tag", "snapshot_date"),
 )
 
 SEGMENT_MEMBERS = Table(
@@ -214,7 +226,8 @@ TABLES: Final[dict[str, Table]] = {
         ITEMS,
         COSTS,
         TAG_VALUES,
-        TAG_SNAPSHOTS,
+        TAG_CHANGES,
+        TAG_SNAPSHOT_DAYS,
         SEGMENT_MEMBERS,
         META,
     )

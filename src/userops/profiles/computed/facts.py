@@ -14,6 +14,12 @@ active days (distinct local days with any event) or events of one name within th
 days ending on D, and invitations sent and distinct invitees (an `invite` event carrying the
 sender's user_id; `properties.invitee` names who joined). docs/models.md defines the tags.
 
+The measures are computed in two parts and combined (`per_uid`): the events carrying a
+user_id, grouped by it straight from the scan, and the anonymous ones, resolved through the
+identities join (a linked anonymous id counts as its user, as `analytics.base.resolved_events`
+resolves it). Every measure combines: sums, min and max, and the active days as bit sets (one
+bit per local day of the window, 62 days per BIGINT word, OR-ed, then counted).
+
 Everything is an Ibis expression over a `Source`, so the facts (and every tag built on them)
 compile for DuckDB and ClickHouse alike; `tests/conformance/test_tags.py` runs both.
 """
@@ -24,7 +30,7 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Literal
+from typing import Final, Literal
 
 import ibis
 import ibis.expr.datatypes as dt
@@ -70,27 +76,6 @@ def day_number(source: Source, ts: ir.TimestampValue, today: date) -> ir.DateVal
 def days_before(source: Source, ts: ir.TimestampValue, today: date) -> ir.IntegerValue:
     """Whole local days from the local day of `ts` to `today` (0 when it is today)."""
     return ibis.literal(today).delta(day_number(source, ts, today), unit="day")
-
-
-def resolved(source: Source, end: ir.TimestampScalar) -> ir.Table:
-    """Events before `end` with `uid`, resolved as `analytics.base.resolved_events` resolves
-    them (user_id, else the user the anonymous id is linked to, else the anonymous id), but only
-    the events without a user_id go through the identities join: the facts read every event,
-    and most carry their user_id."""
-    events = source.table("events")
-    events = events.filter(events.timestamp < end)
-    columns = ("timestamp", "revenue", "event")
-    named = events.filter(events.user_id.notnull())
-    named = named.select(*columns, uid=named.user_id, has_id=ibis.literal(True))
-    anonymous = events.filter(events.user_id.isnull())
-    ids = source.table("identities").select("anonymous_id", linked_user="user_id")
-    joined = anonymous.left_join(ids, anonymous.anonymous_id == ids.anonymous_id)
-    linked = joined.select(
-        *[joined[c] for c in columns],
-        uid=ibis.coalesce(joined.linked_user, joined.anonymous_id),
-        has_id=ibis.literal(False),
-    )
-    return named.cast(linked.schema()).union(linked, distinct=False)
 
 
 def invitations(source: Source, today: date, needs: list[Need]) -> ir.Table:
@@ -140,41 +125,122 @@ def local_day_number(
     )
 
 
-def user_facts(source: Source, needs: Iterable[Need], *, today: date) -> ir.Table:
-    end = instant(source, today + timedelta(days=1))
-    wanted = sorted(set(needs), key=lambda n: n.column)
-    ev = resolved(source, end)
+WORD_DAYS: Final = 62  # days per activity word: bits 0..61 of a BIGINT, never its sign
+_M1, _M2, _M4 = 0x5555555555555555, 0x3333333333333333, 0x0F0F0F0F0F0F0F0F
+
+
+def _words(need: Need) -> int:
+    return -(-(need.days or 1) // WORD_DAYS)
+
+
+def _word_column(need: Need, k: int) -> str:
+    return f"_{need.column}_w{k}"
+
+
+def _epoch_day(day: date) -> int:
+    return (day - date(1970, 1, 1)).days
+
+
+def _partials(source: Source, ev: ir.Table, wanted: list[Need], today: date) -> dict[str, ir.Value]:
+    """Per-uid measures over some of the events, each combinable with its own kind (`_combine`):
+    sums of counts and money, min and max of times, OR of activity words (a word is one bit per
+    local day of an activity window, so distinct days survive being computed in parts)."""
     paid = ev.revenue > 0
-    measures: dict[str, ir.Value] = {
+    out: dict[str, ir.Value] = {
         "first_at": ev.timestamp.min(),
         "last_at": ev.timestamp.max(),
         "orders": ev.count(where=paid),
         "revenue": ev.revenue.sum(where=paid),
         "last_order_at": ev.timestamp.max(where=paid),
-        "id_events": ev.count(where=ev.has_id),
     }
+    one = ibis.literal(1).cast(dt.int64)  # typed in the SQL: ClickHouse's bare 1 is a UInt8
     for need in wanted:
-        first = _first_day(need, today)
         inside = _inside(source, ev.timestamp, need, today)
         if need.kind == "orders":
-            measures[need.column] = ev.count(where=paid & inside)
+            out[need.column] = ev.count(where=paid & inside)
         elif need.kind == "revenue":
-            measures[need.column] = ev.revenue.sum(where=paid & inside)
+            out[need.column] = ev.revenue.sum(where=paid & inside)
         elif need.kind == "events":
-            measures[need.column] = ev.count(where=(ev.event == need.event) & inside)
+            out[need.column] = ev.count(where=(ev.event == need.event) & inside)
         elif need.kind == "active_days":
+            first = _first_day(need, today)
             day = local_day_number(source, ev.timestamp, first=first, today=today)
-            measures[need.column] = day.nunique(where=inside)
-    per_uid = ev.group_by("uid").aggregate(**measures)
+            offset = day - _epoch_day(first)
+            for k in range(_words(need)):
+                lo = k * WORD_DAYS
+                here = inside  # an event inside the window is on one of its days: offset 0..days-1
+                if _words(need) > 1:
+                    here = inside & (offset >= lo) & (offset < lo + WORD_DAYS)
+                shift = offset - lo
+                if source.engine == "clickhouse":  # it evaluates both branches of an if
+                    shift = ibis.greatest(ibis.least(shift, WORD_DAYS - 1), 0)
+                out[_word_column(need, k)] = ibis.ifelse(here, one << shift, 0).bit_or()
+    return out
+
+
+def _combine(t: ir.Table, column: str) -> ir.Value:
+    if column in {"first_at"}:
+        return t[column].min()
+    if column in {"last_at", "last_order_at"}:
+        return t[column].max()
+    if column.startswith("_active_days_"):
+        return t[column].bit_or()
+    return t[column].sum()
+
+
+def _popcount(x: ir.IntegerValue) -> ir.IntegerValue:
+    """Set bits of a non-negative BIGINT, in portable integer arithmetic."""
+    x = x - ((x >> 1) & _M1)
+    x = (x & _M2) + ((x >> 2) & _M2)
+    x = (x + (x >> 4)) & _M4
+    x = x + (x >> 8)
+    x = x + (x >> 16)
+    x = x + (x >> 32)
+    return x & 0x7F
+
+
+def per_uid(source: Source, wanted: list[Need], today: date) -> ir.Table:
+    """The measures per `uid` over the events before the end of `today`, `uid` resolved as
+    `resolved` resolves it. Computed in two parts, combined: the events with a user_id grouped
+    by it straight from the scan (most of them: no join, and the engine sees the column's own
+    statistics), and the anonymous ones through the identities join."""
+    end = instant(source, today + timedelta(days=1))
+    events = source.table("events")
+    events = events.filter(events.timestamp < end)
+    named = events.filter(events.user_id.notnull())
+    named = named.group_by(uid=named.user_id).aggregate(
+        **_partials(source, named, wanted, today), id_events=named.count()
+    )
+    anonymous = events.filter(events.user_id.isnull())
+    ids = source.table("identities").select("anonymous_id", linked_user="user_id")
+    joined = anonymous.left_join(ids, anonymous.anonymous_id == ids.anonymous_id)
+    joined = joined.select(
+        "timestamp",
+        "revenue",
+        "event",
+        uid=ibis.coalesce(joined.linked_user, joined.anonymous_id),
+    )
+    linked = joined.group_by("uid").aggregate(**_partials(source, joined, wanted, today))
+    linked = linked.mutate(id_events=ibis.literal(0, type=dt.int64))
+    both = named.union(linked.select(*named.columns).cast(named.schema()), distinct=False)
+    measures = {c: _combine(both, c) for c in named.columns if c != "uid"}
+    return both.group_by("uid").aggregate(**measures)
+
+
+def user_facts(source: Source, needs: Iterable[Need], *, today: date) -> ir.Table:
+    end = instant(source, today + timedelta(days=1))
+    wanted = sorted(set(needs), key=lambda n: n.column)
+    events_needs = [n for n in wanted if n.kind not in {"invites", "invitees"}]
+    uids = per_uid(source, events_needs, today)
     invite_needs = [n for n in wanted if n.kind in {"invites", "invitees"}]
     if invite_needs:
         sent = invitations(source, today, invite_needs)
-        per_uid = per_uid.left_join(sent, per_uid.uid == sent.sender).drop("sender")
+        uids = uids.left_join(sent, uids.uid == sent.sender).drop("sender")
 
     users = source.table("users")
     users = users.filter(users.created_at.isnull() | (users.created_at < end))
     users = users.select("user_id", "created_at", "channel", in_users=ibis.literal(True))
-    joined = per_uid.outer_join(users, per_uid.uid == users.user_id)
+    joined = uids.outer_join(users, uids.uid == users.user_id)
     linked = source.table("identities").user_id
     uid = ibis.coalesce(joined.user_id, joined.uid)
     zero = ibis.literal(0, type=dt.int64)
@@ -189,6 +255,13 @@ def user_facts(source: Source, needs: Iterable[Need], *, today: date) -> ir.Tabl
         "last_order_at": joined.last_order_at,
     }
     for need in wanted:
+        if need.kind == "active_days":
+            counts = [
+                _popcount(joined[_word_column(need, k)].fill_null(zero))
+                for k in range(_words(need))
+            ]
+            columns[need.column] = sum(counts[1:], counts[0])
+            continue
         value = joined[need.column]
         columns[need.column] = value if need.kind == "revenue" else value.fill_null(zero)
     known = (

@@ -94,7 +94,9 @@ def join_paths(source: Source, today: date) -> ir.Table:
     end = instant(source, today + timedelta(days=1))
     users = users.filter(users.created_at.isnull() | (users.created_at < end))
     detail = JsonField(users.traits, "register_source_detail", source.engine).string()
-    channel = users.channel
+    # read the JSON once per user: the path's cases name the detail many times
+    users = users.select("user_id", "channel", detail=detail)
+    channel, detail = users.channel, users.detail
     path = ibis.cases(
         (_non_empty(channel) & _non_empty(detail), channel.concat("/", detail)),
         (_non_empty(channel), channel),
