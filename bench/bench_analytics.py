@@ -31,7 +31,6 @@ from __future__ import annotations
 import json
 import os
 import resource
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -39,7 +38,15 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.common import BENCH_DIR, DEMO_END, Result, demo_events, timed_cpu
+from bench.common import (
+    BENCH_DIR,
+    DEMO_END,
+    Result,
+    demo_events,
+    load_average,
+    run_side,
+    timed_cpu,
+)
 
 SCALES = os.environ.get("BENCH_ANALYTICS_SCALES", "10M,50M")
 END = DEMO_END
@@ -190,20 +197,11 @@ def worker(side: str, folder: Path, rows: int) -> None:
 
 
 def _spawn(side: str, folder: Path, rows: int) -> dict[str, Any]:
-    started = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.bench_analytics", side, str(folder), str(rows)],
-        capture_output=True,
-        text=True,
-        cwd=Path(__file__).parent.parent,
-    )
-    if done.returncode:
-        raise RuntimeError(f"the {side} side failed:\n{done.stderr[-4000:]}")
-    out: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    out, seconds = run_side("bench.bench_analytics", side, str(folder), str(rows))
     times = ", ".join(f"{m} {out[m]['wall']:.2f}s" for m in METRICS)
     print(
         f"  {side}: {times}; peak {out['peak_rss'] / GIB:.2f} GiB "
-        f"(done in {time.perf_counter() - started:.0f}s; {_load_average()})",
+        f"(done in {seconds:.0f}s; {load_average()})",
         flush=True,
     )
     return out
@@ -223,21 +221,16 @@ def _same(name: str, ours: Any, theirs: Any, who: str) -> None:
         raise AssertionError(f"{name}: userops and {who} disagree:\n{ours}\n{theirs}")
 
 
-def _load_average() -> str:
-    one, five, _ = os.getloadavg()
-    return f"load average {one:.1f} (1 min), {five:.1f} (5 min) on {os.cpu_count()} cores"
-
-
 def measure(rows: int) -> dict[str, Any]:
     label = f"{rows / 1e6:g}M"
-    print(f"analytics at {label} events ({_load_average()})", flush=True)
+    print(f"analytics at {label} events ({load_average()})", flush=True)
     folder = warehouse(rows)
     sides = {side: _spawn(side, folder, rows) for side in ("userops", "sql", "pandas")}
     for metric in METRICS:
         ours = sides["userops"][metric]["result"]
         _same(metric, ours, sides["sql"][metric]["result"], "SQL")
         _same(metric, ours, sides["pandas"][metric]["result"], "pandas")
-    print(f"  all three agree on every number ({_load_average()})", flush=True)
+    print(f"  all three agree on every number ({load_average()})", flush=True)
     return {"rows": rows, "label": label, **sides}
 
 
@@ -332,7 +325,7 @@ def run(scales: str = SCALES) -> list[Result]:
     print()
     for ok, text in _checks(measured):
         print(f"  {'PASS' if ok else 'FAIL'}  {text}")
-    print(f"  ({_load_average()})")
+    print(f"  ({load_average()})")
     print()
     return results
 

@@ -45,7 +45,6 @@ import json
 import os
 import resource
 import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -57,7 +56,7 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 
-from bench.common import BENCH_DIR, DEMO_END, Result, timed_cpu
+from bench.common import BENCH_DIR, DEMO_END, Result, load_average, run_side, timed_cpu
 
 USERS = int(os.environ.get("USEROPS_BENCH_SEGMENT_USERS", "2000000"))
 DAYS = int(os.environ.get("USEROPS_BENCH_SEGMENT_DAYS", "56"))
@@ -335,27 +334,13 @@ def worker(side: str, folder: Path) -> None:
     print(json.dumps(out, default=str))
 
 
-def _load_average() -> str:
-    one, five, _ = os.getloadavg()
-    return f"load average {one:.1f} (1 min), {five:.1f} (5 min) on {os.cpu_count()} cores"
-
-
 def _spawn(side: str, folder: Path) -> dict[str, Any]:
-    started = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.bench_segments", side, str(folder)],
-        capture_output=True,
-        text=True,
-        cwd=Path(__file__).parent.parent,
-    )
-    if done.returncode:
-        raise RuntimeError(f"the {side} side failed:\n{done.stderr[-4000:]}")
-    out: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    out, seconds = run_side("bench.bench_segments", side, str(folder))
     edited = ", ".join(f"{e['wall'] * 1000:.1f}" for e in out["edits"])
     print(
         f"  {side}: warm {out['warm']['wall'] * 1000:.1f} ms, edits {edited} ms; "
         f"peak {out['peak_rss'] / GIB:.2f} GiB "
-        f"(done in {time.perf_counter() - started:.0f}s; {_load_average()})",
+        f"(done in {seconds:.0f}s; {load_average()})",
         flush=True,
     )
     return out
@@ -373,7 +358,7 @@ def run(users: int = USERS, days: int = DAYS) -> list[Result]:
     folder = prepare(users, days)
     counts = json.loads((folder.parent / "tagged").read_text())
     label = f"{counts['users'] / 1e6:g}M users {counts['events'] / 1e6:.3g}M events"
-    print(f"segment preview, {label} ({_load_average()})", flush=True)
+    print(f"segment preview, {label} ({load_average()})", flush=True)
     us = _spawn("userops", folder)
     pd = _spawn("pandas", folder)
     _same("the rule (cold)", us["cold"]["result"], pd["warm"]["result"])
@@ -440,7 +425,7 @@ def run(users: int = USERS, days: int = DAYS) -> list[Result]:
     print(
         f"  (cold: {us['cold']['wall']:.1f}s, builds the event index of {us['users']:,} users "
         f"and the population; peak memory userops {us['peak_rss'] / GIB:.2f} GiB, pandas "
-        f"{pd['peak_rss'] / GIB:.2f} GiB; {_load_average()})"
+        f"{pd['peak_rss'] / GIB:.2f} GiB; {load_average()})"
     )
     print()
     return results

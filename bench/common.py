@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import gc
+import json
 import os
 import resource
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -111,3 +115,26 @@ def print_table(results: list[Result]) -> None:
             f"{r.name:44} {r.ours_s:9.2f}s {baseline} {ratio} {cpu}  "
             f"{r.target:>8}  {r.baseline}{rate}"
         )
+
+
+def load_average() -> str:
+    """The machine's load, for the lines a bench prints (these machines are shared)."""
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.1f} (1 min), {five:.1f} (5 min) on {os.cpu_count()} cores"
+
+
+def run_side(module: str, side: str, *args: str) -> tuple[dict[str, Any], float]:
+    """Run one side of a bench alone in its own process (`python -m MODULE SIDE ARGS...`,
+    from the repository's root) and return the JSON object of its last output line and the
+    seconds it took."""
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", module, side, *args],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).parent.parent,
+    )
+    if done.returncode:
+        raise RuntimeError(f"the {side} side failed:\n{done.stderr[-4000:]}")
+    out: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return out, time.perf_counter() - started
