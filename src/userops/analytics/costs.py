@@ -25,6 +25,7 @@ from userops.analytics.base import Source
 from userops.errors import InputError
 from userops.settings import Settings
 from userops.warehouse.connection import Warehouse, init_warehouse, warehouse_session
+from userops.warehouse.transactions import transaction
 
 REQUIRED: Final = ("date", "channel", "amount")
 MAX_AMOUNT: Final = Decimal(10) ** 16
@@ -82,15 +83,10 @@ def store_costs(
         merged[(day, channel)] = ((before[0] if before else Decimal(0)) + amount, currency)
     con = wh.duckdb
     [(stored_before,)] = con.execute("SELECT count(*) FROM costs").fetchall()
-    con.begin()
-    try:
+    with transaction(con):
         con.executemany(
             _UPSERT, [[day, ch, amount, cur] for (day, ch), (amount, cur) in merged.items()]
         )
-        con.commit()
-    except BaseException:
-        con.rollback()
-        raise
     [(stored_after,)] = con.execute("SELECT count(*) FROM costs").fetchall()
     added = int(stored_after) - int(stored_before)
     return CostImport(

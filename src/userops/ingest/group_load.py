@@ -29,6 +29,7 @@ from userops.ingest.rules import normalising_sql
 from userops.ingest.seen import SeenIds
 from userops.ingest.sources import StagedSource
 from userops.warehouse.schema import EVENTS, quote_ident
+from userops.warehouse.transactions import transaction
 
 _INPUT: Final[dict[RecordKind, str]] = {"events": "__http_in_events", "users": "__http_in_users"}
 _NORM: Final[dict[RecordKind, str]] = {"events": "__http_norm_events", "users": "__http_norm_users"}
@@ -82,12 +83,10 @@ class GroupLoad:
                     kinds.append(kind)
             if "events" not in kinds:
                 return Loaded()
-            con.begin()
             try:
-                loaded = self._write(con, kinds, batch)
-                con.commit()
+                with transaction(con):
+                    loaded = self._write(con, kinds, batch)
             except BaseException:
-                con.rollback()
                 self.seen.forget()
                 raise
             return loaded

@@ -1,8 +1,9 @@
 """Run an import: stage every file, normalise and check every row, then load in one transaction.
 
 All or nothing: the writes to the warehouse happen inside a single DuckDB transaction, so a
-process killed at any point leaves the warehouse exactly as it was. The quarantine file is
-written beside, under a temporary name, and only given its real name after the commit.
+process killed at any point leaves the warehouse exactly as it was (the commit itself is made
+crash-safe by `warehouse.transactions`). The quarantine file is written beside, under a
+temporary name, and only given its real name after the commit.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from userops.ingest.rules import normalising_sql
 from userops.ingest.sources import StagedSource, stage_arrow, stage_source, unstage_arrow
 from userops.warehouse.connection import Warehouse
 from userops.warehouse.schema import quote_ident
+from userops.warehouse.transactions import transaction
 
 Progress = Callable[[str], None]
 NORMALISED = "__norm"
@@ -70,14 +72,8 @@ def import_files(
         valid = _count(con, f"SELECT count(*) FROM {NORMALISED} WHERE __reason IS NULL")
         pending = _write_quarantine(con, kind, sources, structural, quarantine_dir, batch)
         step("loading")
-        with _unordered(con):
-            con.begin()
-            try:
-                written = loaders.LOADERS[kind](con, NORMALISED, batch)
-                con.commit()
-            except BaseException:
-                con.rollback()
-                raise
+        with _unordered(con), transaction(con, bulk=True):
+            written = loaders.LOADERS[kind](con, NORMALISED, batch)
         quarantine = _publish(pending)
         return ImportSummary(
             kind=kind,
@@ -322,8 +318,7 @@ def import_tables(
         }
         written: dict[RecordKind, int] = {}
         duplicates: dict[RecordKind, tuple[int, ...]] = {}
-        con.begin()
-        try:
+        with transaction(con, bulk=True):
             # Events first: a record whose event was already stored is a retry, and its other
             # rows (an identify's traits) must not overwrite what came after the original.
             for kind in sorted(kinds, key=lambda k: k != "events"):
@@ -340,10 +335,6 @@ def import_tables(
                     if kind == "events" and written[kind] < valid[kind]
                     else ()
                 )
-            con.commit()
-        except BaseException:
-            con.rollback()
-            raise
     except duckdb.Error as exc:
         raise InputError(f"import failed: {str(exc).splitlines()[0]}") from exc
     finally:

@@ -59,6 +59,7 @@ from userops.store.db import session_scope
 from userops.store.models import USER_ID_LENGTH, Segment, TagDefinition
 from userops.store.types import utcnow
 from userops.warehouse.connection import Warehouse
+from userops.warehouse.transactions import transaction
 
 DEFAULT_SAMPLE: Final = 20
 MAX_SAMPLE: Final = 1000
@@ -296,8 +297,7 @@ def write_members(wh: Warehouse, code: str, user_ids: pa.Array | list[str]) -> i
     con = wh.duckdb
     con.register(_STAGING, staged)
     try:
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con, bulk=True):
             con.execute("DELETE FROM segment_members WHERE segment = ?", [code])
             con.execute(
                 "INSERT INTO segment_members SELECT DISTINCT ?, user_id, ? "
@@ -307,10 +307,6 @@ def write_members(wh: Warehouse, code: str, user_ids: pa.Array | list[str]) -> i
             count = con.execute(
                 "SELECT count(*) FROM segment_members WHERE segment = ?", [code]
             ).fetchone()
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
     finally:
         con.unregister(_STAGING)
     return int(count[0]) if count else 0

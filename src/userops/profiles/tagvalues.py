@@ -40,6 +40,7 @@ from userops.analytics.base import Source
 from userops.errors import InputError
 from userops.warehouse import schema
 from userops.warehouse.connection import Warehouse
+from userops.warehouse.transactions import transaction as warehouse_transaction
 
 STAGE: Final = "_uo_tag_stage"  # the temporary tables the SQL below names
 BATCH: Final = "_uo_tag_batch"
@@ -59,16 +60,9 @@ class Written:
 
 @contextmanager
 def transaction(wh: Warehouse) -> Iterator[None]:
-    """One DuckDB transaction: committed when the block ends, rolled back when it raises
-    (KeyboardInterrupt included)."""
-    con = wh.duckdb
-    con.execute("BEGIN TRANSACTION")
-    try:
+    """One crash-safe DuckDB transaction for tag values (millions of rows per tag)."""
+    with warehouse_transaction(wh.duckdb, bulk=True):
         yield
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    con.execute("COMMIT")
 
 
 # -- the history tables -------------------------------------------------------------------
