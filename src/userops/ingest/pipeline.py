@@ -72,7 +72,7 @@ def import_files(
         valid = _count(con, f"SELECT count(*) FROM {NORMALISED} WHERE __reason IS NULL")
         pending = _write_quarantine(con, kind, sources, structural, quarantine_dir, batch)
         step("loading")
-        with _unordered(con), transaction(con, bulk=True):
+        with _unordered(con), transaction(con, bulk="checkpoint"):
             written = loaders.LOADERS[kind](con, NORMALISED, batch)
         quarantine = _publish(pending)
         return ImportSummary(
@@ -318,7 +318,7 @@ def import_tables(
         }
         written: dict[RecordKind, int] = {}
         duplicates: dict[RecordKind, tuple[int, ...]] = {}
-        with transaction(con, bulk=True):
+        with transaction(con, bulk="log"):
             # Events first: a record whose event was already stored is a retry, and its other
             # rows (an identify's traits) must not overwrite what came after the original.
             for kind in sorted(kinds, key=lambda k: k != "events"):

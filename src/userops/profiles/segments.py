@@ -297,7 +297,7 @@ def write_members(wh: Warehouse, code: str, user_ids: pa.Array | list[str]) -> i
     con = wh.duckdb
     con.register(_STAGING, staged)
     try:
-        with transaction(con, bulk=True):
+        with transaction(con, bulk="log"):
             con.execute("DELETE FROM segment_members WHERE segment = ?", [code])
             con.execute(
                 "INSERT INTO segment_members SELECT DISTINCT ?, user_id, ? "

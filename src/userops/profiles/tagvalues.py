@@ -61,7 +61,7 @@ class Written:
 @contextmanager
 def transaction(wh: Warehouse) -> Iterator[None]:
     """One crash-safe DuckDB transaction for tag values (millions of rows per tag)."""
-    with warehouse_transaction(wh.duckdb, bulk=True):
+    with warehouse_transaction(wh.duckdb, bulk="log"):
         yield
 
 
