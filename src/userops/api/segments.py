@@ -102,7 +102,7 @@ def _today(request: Request, day: dt.date | None) -> dt.date:
 
 
 @router.post("/preview", response_model=PreviewOut, summary="Count the users a rule selects")
-def post_preview(request: Request, operator: Viewer, body: Annotated[PreviewIn, Body()]) -> Json:
+def post_preview(request: Request, operator: Saver, body: Annotated[PreviewIn, Body()]) -> Json:
     runtime = runtime_of(request)
     with runtime.warehouse() as wh:
         result = segments.preview(
