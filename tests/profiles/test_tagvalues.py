@@ -16,6 +16,7 @@ import pytest
 
 from userops.errors import InputError
 from userops.profiles import history, tagvalues
+from userops.services.setup import initialise
 from userops.settings import Settings
 from userops.warehouse.connection import Warehouse, open_warehouse
 
@@ -154,6 +155,21 @@ def test_schema_2_full_snapshots_become_changes(tmp_path: Path) -> None:
         tables = {name for (name,) in wh.sql("SELECT table_name FROM duckdb_tables()")}
         assert "tag_snapshots" not in tables
         assert wh.sql("SELECT count(*) FROM tag_changes") == [(4,)]  # two changes a day
+
+
+def test_init_converts_schema_2_so_a_read_only_open_sees_the_history(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, timezone="Asia/Shanghai")
+    with open_warehouse(settings) as wh:
+        wh.sql(
+            "CREATE TABLE tag_snapshots (snapshot_date DATE NOT NULL, tag VARCHAR NOT NULL, "
+            "user_id VARCHAR NOT NULL, value VARCHAR NOT NULL, number DOUBLE)"
+        )
+        wh.sql("INSERT INTO tag_snapshots VALUES (?, 't', 'u1', 'a', NULL)", [DAY])
+        wh.sql("INSERT INTO tag_snapshots VALUES (?, 't', 'u1', 'b', NULL)", [DAY + timedelta(1)])
+    initialise(settings)
+    with open_warehouse(settings, read_only=True) as wh:
+        assert tagvalues.snapshot_dates(wh, "t") == [DAY, DAY + timedelta(1)]
+        assert _read(wh, "t", DAY) == {"u1": ("a", None)}
 
 
 def test_an_empty_schema_2_table_is_dropped(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from userops.profiles import tagvalues
 from userops.profiles.taxonomy import seed_database
 from userops.settings import Settings
 from userops.store.migrate import upgrade
@@ -24,6 +25,10 @@ def initialise(settings: Settings) -> dict[str, Any]:
     settings.ensure_data_dir()
     with warehouse_session(settings) as wh:
         version = init_warehouse(wh)
+        if wh.engine == "duckdb":
+            # Tag history tables, and schema 2's full snapshots turned into changes, now rather
+            # than on the first write: a read-only open (a second console) sees the history.
+            tagvalues.ensure_tables(wh)
         location = wh.location
     revision = upgrade(settings.resolved_database_url)
     return {
