@@ -425,3 +425,28 @@ def test_other_engines_and_portable_mode_use_the_compiled_rule(pw: ProfileWorld)
     assert livecount.select(UnboundSource(), rule, today=TODAY) is None
     with eventindex.portable():
         assert livecount.select(pw.wh, rule, today=TODAY) is None
+
+
+def test_saving_a_segment_uses_warm_bit_sets_and_never_builds_them(
+    writable: ProfileWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A segment's members come from the live count when its caches are warm (the server,
+    after a preview), else from the compiled rule: a one-off save never pays for a build."""
+    wh = writable.wh
+    doc = {"all": [BUYS, {"not": {"trait": "city", "op": "=", "value": "杭州"}}]}
+    rule = parse_rule(doc)
+    expected = compiled(writable, doc)
+    eventindex.forget(wh)
+    population.forget(wh)
+
+    def refused(*_args: Any, **_kw: Any) -> Any:
+        raise AssertionError("not this path")
+
+    with monkeypatch.context() as cold:
+        cold.setattr(eventindex, "build", refused)
+        assert set(segments._audience_ids(wh, rule, TODAY).to_pylist()) == expected
+    segments.preview(wh, doc, today=TODAY)  # builds the index, the population, the bits
+    with monkeypatch.context() as warm:
+        warm.setattr(segments, "audience", refused)
+        ids = segments._audience_ids(wh, rule, TODAY).to_pylist()
+    assert len(ids) == len(set(ids)) and set(ids) == expected

@@ -235,15 +235,19 @@ def portable() -> Iterator[None]:
         _ENABLED.reset(token)
 
 
-def event_index(source: Source) -> EventIndex | None:
+def event_index(source: Source, *, build_missing: bool = True) -> EventIndex | None:
     """The index of a DuckDB warehouse's events, built when missing or when the data changed
-    since; None for other engines, for unbound sources and inside `portable()`."""
+    since; None for other engines, for unbound sources and inside `portable()`, and, with
+    `build_missing=False`, when no current index is kept (for callers whose other path costs
+    less than a build)."""
     if not _ENABLED.get() or not isinstance(source, Warehouse) or source.engine != "duckdb":
         return None
     key = (*_fingerprint(source), source.timezone)
     cached = _CACHE.get(source)
     if cached is not None and cached[0] == key:
         return cached[1]
+    if not build_missing:
+        return None
     _CACHE.pop(source, None)  # free the old arrays before building the new ones
     index = build(source)
     _CACHE[source] = (key, index)

@@ -108,17 +108,21 @@ class Selection:
         return self.population.ids.filter(pa.array(mask))
 
 
-def select(source: Source, rule: Rule, *, today: date) -> Selection | None:
+def select(source: Source, rule: Rule, *, today: date, warm_only: bool = False) -> Selection | None:
     """The users `rule` holds for on local day `today`, or None where this path does not run
-    (another engine, an unbound source, inside `eventindex.portable()`)."""
-    index = event_index(source)
+    (another engine, an unbound source, inside `eventindex.portable()`; with `warm_only`, when
+    the event index or the population would have to be built first: a one-off evaluation, as
+    saving a segment from the command line, costs less on the compiled rule than a build)."""
+    index = event_index(source, build_missing=not warm_only)
     if index is None or not isinstance(source, Warehouse):
         return None
     leaves = list(conditions(rule))
     kinds = {type(c) for c in leaves}
     reads = {TagCondition: "tag_values", SegmentCondition: "segment_members"}
     current = states(source, ["users", *[t for k, t in reads.items() if k in kinds]])
-    people = population(source, index, current["users"])
+    people = population(source, index, current["users"], build_missing=not warm_only)
+    if people is None:
+        return None
     evaluator = _Evaluator(source, index, people, today, current)
     if evaluator.costly_measures(leaves) > MAX_COSTLY_MEASURES:
         return None  # the compiled rule measures them all in one scan of the events

@@ -338,13 +338,18 @@ def states(source: Warehouse, tables: list[str]) -> dict[str, tuple[Any, ...]]:
     return {str(name): (count, latest) for name, count, latest in rows}
 
 
-def population(source: Warehouse, index: EventIndex, users_state: Any) -> Population:
+def population(
+    source: Warehouse, index: EventIndex, users_state: Any, *, build_missing: bool = True
+) -> Population | None:
     """The population of `source` for its current event index and state of `users` (from
-    `states`), built when missing or when either changed since."""
+    `states`), built when missing or when either changed since (with `build_missing=False`:
+    None then)."""
     with _BUILDING:
         cached = _CACHE.get(source)
         if cached is not None and cached.belongs_to(index) and cached.users_state == users_state:
             return cached
+        if not build_missing:
+            return None
         _CACHE.pop(source, None)
         built = _build(source, index, users_state)
         _CACHE[source] = built

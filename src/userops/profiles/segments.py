@@ -260,6 +260,11 @@ def read_user_ids(text: Iterable[str], *, name: str = "file") -> list[str]:
 
 
 def _audience_ids(source: Source, rule: Rule, today: date) -> pa.Array:
+    """Every id the rule selects, sorted or not: from the live count's bit sets when they are
+    warm (the server, after a preview: milliseconds at 2M users), else the compiled rule."""
+    fast = livecount.select(source, rule, today=today, warm_only=True)
+    if fast is not None:
+        return fast.ids()
     table = audience(source, rule, today=today).to_pyarrow()
     return table[USER_ID].combine_chunks().cast(pa.string())
 
