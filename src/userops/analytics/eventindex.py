@@ -15,7 +15,11 @@ fingerprint of the data: the events' row count and latest `received_at` (events 
 appended; every insert stamps `received_at`), and the identities' row count and the sum of their
 `linked_at` (a link is only ever added, or moved to an earlier `linked_at`). A query first reads
 the fingerprint (about a millisecond: DuckDB answers from its statistics and a small table) and
-rebuilds the index when it changed. docs/decisions/0006-event-index.md says why and what it costs.
+rebuilds the index when it changed. When only events were added since (the identities as they
+were, every new row stamped after the index's latest `received_at`), the new rows are read
+alone and merged into the arrays instead (`_appended`): a server ingesting all day keeps its
+index in step without reading everything again. docs/decisions/0006-event-index.md says why
+and what it costs.
 """
 
 from __future__ import annotations
@@ -246,6 +250,10 @@ def event_index(source: Source, *, build_missing: bool = True) -> EventIndex | N
     cached = _CACHE.get(source)
     if cached is not None and cached[0] == key:
         return cached[1]
+    grown = _appended(source, *cached, key) if cached is not None else None
+    if grown is not None:
+        _CACHE[source] = (key, grown)
+        return grown
     if not build_missing:
         return None
     _CACHE.pop(source, None)  # free the old arrays before building the new ones
@@ -264,6 +272,96 @@ def _fingerprint(wh: Warehouse) -> tuple[Any, ...]:
     events = wh.sql("SELECT count(*), max(received_at) FROM events")[0]
     links = wh.sql("SELECT count(*), sum(epoch_us(linked_at)) FROM identities")[0]
     return (*events, *links)
+
+
+MAX_APPENDED_USERS: Final = 50_000  # more users with new events: read everything again
+
+
+def _appended(
+    wh: Warehouse, key: tuple[Any, ...], index: EventIndex, now: tuple[Any, ...]
+) -> EventIndex | None:
+    """`index` with the events added since its fingerprint `key` (the current one is `now`),
+    or None when that is not all that changed: identities or the time zone differ, the index
+    does not hold exactly the rows its key counts (a write landed while it was built), or some
+    new rows were stamped at or before the index's latest `received_at` (a transaction that
+    began earlier and committed later). Too many new users also answer None: a rebuild is
+    then the cheaper way."""
+    count, latest, *rest = key
+    now_count, now_latest, *now_rest = now
+    if rest != now_rest or latest is None or now_latest is None or len(index) != count:
+        return None
+    added = int(now_count) - int(count)
+    if added <= 0 or now_latest <= latest:
+        return None
+    ev = resolved_events(wh)
+    ev = ev.filter(ev.received_at > latest, ev.uid.notnull())
+    rows = ev.select(uid=ev.uid.cast("string"), us=epoch_micros(wh, ev.timestamp), event=ev.event)
+    new = rows.to_pyarrow()
+    if new.num_rows != added:
+        return None
+    return _merged(index, new)
+
+
+def _merged(index: EventIndex, new: pa.Table) -> EventIndex | None:
+    """The index with the rows of `new` (uid, us, event) in their places by (ukey, us)."""
+    names = tuple(sorted({*index.names, *(n for n in new["event"].to_pylist() if n is not None)}))
+    code = index.code
+    if names != index.names:  # codes follow the names' order: renumber the old ones
+        renumber = np.zeros(len(index.names) + 1, dtype=np.int32)
+        renumber[1:] = [names.index(n) + 1 for n in index.names]
+        code = renumber[code]
+    new_code = pc.fill_null(pc.add(pc.index_in(new["event"], pa.array(names, pa.string())), 1), 0)
+    # Users: the few distinct new uids are looked up among the old ones by hashing the few and
+    # probing the many (the other way round hashes every old uid on every call).
+    uid = new["uid"].combine_chunks().cast(pa.string())
+    distinct = pc.unique(uid)
+    hit = pc.fill_null(pc.index_in(index.uids, value_set=distinct), -1).to_numpy()
+    old_keys = np.flatnonzero(hit >= 0)
+    key_of = np.full(len(distinct), -1, dtype=np.int64)
+    key_of[hit[old_keys]] = old_keys
+    unseen = np.flatnonzero(key_of < 0)
+    key_of[unseen] = index.users + np.arange(len(unseen))
+    uids = pa.concat_arrays([index.uids, distinct.take(pa.array(unseen))])
+    new_ukey = key_of[pc.index_in(uid, value_set=distinct).to_numpy()].astype(np.int32)
+    new_us = new["us"].to_numpy().astype(np.int64)
+    order = np.lexsort((new_us, new_ukey))
+    new_ukey, new_us = new_ukey[order], new_us[order]
+    new_code_np = new_code.to_numpy(zero_copy_only=False).astype(np.int32)[order]
+    # Where each new row goes: after the user's events at or before its time; a new user's
+    # rows go after everything (their ukeys come after every old one).
+    at = np.full(len(new_ukey), len(index), dtype=np.int64)
+    old = new_ukey < index.users
+    users, first = np.unique(new_ukey[old], return_index=True)
+    if len(users) > MAX_APPENDED_USERS:  # as many stretches to copy: rebuild instead
+        return None
+    # each user's rows, found by binary search in the sorted ukeys (cheaper than `user_end`,
+    # which counts every row)
+    starts = np.searchsorted(index.ukey, users, side="left").tolist()
+    ends = np.searchsorted(index.ukey, users, side="right").tolist()
+    bounds = [*first.tolist(), int(old.sum())]
+    for start, end, lo, hi in zip(starts, ends, bounds[:-1], bounds[1:], strict=True):
+        at[lo:hi] = start + np.searchsorted(index.us[start:end], new_us[lo:hi], side="right")
+    ukey, us, codes = (
+        _spliced(before, at, added)
+        for before, added in ((index.ukey, new_ukey), (index.us, new_us), (code, new_code_np))
+    )
+    return EventIndex(uids=uids, ukey=ukey, us=us, code=codes, names=names, timezone=index.timezone)
+
+
+def _spliced(before: Ints, at: Ints, added: Ints) -> Ints:
+    """`before` with added[i] inserted before its position at[i] (`at` ascending): the old rows
+    are copied a stretch at a time between the insertion points (a boolean mask over every row
+    costs several times more when few rows are added)."""
+    out = np.empty(len(before) + len(added), dtype=before.dtype)
+    out[at + np.arange(len(at))] = added
+    points, counts = np.unique(at, return_counts=True)
+    shift, previous = 0, 0
+    for point, count in zip(points.tolist(), counts.tolist(), strict=True):
+        out[previous + shift : point + shift] = before[previous:point]
+        shift += count
+        previous = point
+    out[previous + shift :] = before[previous:]
+    return out
 
 
 def build(wh: Warehouse) -> EventIndex:
