@@ -405,6 +405,44 @@ def test_every_write_is_seen(writable: ProfileWorld, tmp_path: Path) -> None:
     assert "newcomer" in both(member)
 
 
+def test_new_events_of_known_users_keep_the_population(
+    writable: ProfileWorld, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Events of users the index knows are merged into it (no rebuild), and the population
+    follows without being built again: its user columns stay, what it read from events goes."""
+    wh, today = writable.wh, TODAY
+    zone = ZoneInfo(wh.timezone)
+    noon = datetime(today.year, today.month, today.day, 12, tzinfo=zone).astimezone(UTC)
+    doc = {"all": [{"event": "purchase", "within_days": 1}, {"trait": "city", "op": "is_set"}]}
+    before = fast(writable, doc, today)
+    assert before == compiled(writable, doc, today)
+    index = eventindex.event_index(wh)
+    assert index is not None
+    known = [u for u in index.uids.to_pylist() if u not in before and not u.startswith("anon")]
+    buyer = next(u for u in known if u in compiled(writable, {"trait": "city", "op": "is_set"}))
+    people = population._CACHE[wh]
+
+    def refused(*_args: Any, **_kw: Any) -> Any:
+        raise AssertionError("built again")
+
+    monkeypatch.setattr(eventindex, "build", refused)
+    monkeypatch.setattr(population, "_build", refused)
+    rows = [
+        {
+            "message_id": "m-known-1",
+            "type": "track",
+            "event": "purchase",
+            "user_id": buyer,
+            "timestamp": noon.isoformat(),
+        }
+    ]
+    _import_events(writable, tmp_path, rows)
+    after = fast(writable, doc, today)
+    monkeypatch.undo()
+    assert after == before | {buyer} == compiled(writable, doc, today)
+    assert population._CACHE[wh] is not people  # a new population, on the merged index
+
+
 def test_samples_follow_the_engines_order_of_ids(writable: ProfileWorld) -> None:
     """Ids of every script and case: the sample is the first ids as DuckDB sorts them."""
     for uid in ["张三", "Zed", "ábc", "a b", "A", "_x", "9", "Ω", "ü", "u1 "]:

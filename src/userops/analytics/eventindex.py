@@ -321,7 +321,13 @@ def _merged(index: EventIndex, new: pa.Table) -> EventIndex | None:
     key_of[hit[old_keys]] = old_keys
     unseen = np.flatnonzero(key_of < 0)
     key_of[unseen] = index.users + np.arange(len(unseen))
-    uids = pa.concat_arrays([index.uids, distinct.take(pa.array(unseen))])
+    # the same array when no user is new: what was built on the index's user numbers (the
+    # live count's population) can tell that its numbers still hold
+    uids = (
+        pa.concat_arrays([index.uids, distinct.take(pa.array(unseen))])
+        if len(unseen)
+        else index.uids
+    )
     new_ukey = key_of[pc.index_in(uid, value_set=distinct).to_numpy()].astype(np.int32)
     new_us = new["us"].to_numpy().astype(np.int64)
     order = np.lexsort((new_us, new_ukey))

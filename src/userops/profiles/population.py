@@ -132,6 +132,11 @@ class Recent(Generic[K, V]):
     def __contains__(self, key: object) -> bool:
         return key in self._items
 
+    def copy(self) -> Recent[K, V]:
+        out: Recent[K, V] = Recent(self.size)
+        out._items = OrderedDict(self._items)
+        return out
+
 
 class Population:
     """The universe of one state of the warehouse, sorted by id, and its cached columns."""
@@ -143,6 +148,7 @@ class Population:
         self.size = len(ids)
         self.of_event_user = of_event_user  # the position of each user (ukey) of the index
         self._index = weakref.ref(index)
+        self._uids = index.uids  # the index's user numbers (an index merged from it keeps them)
         self.users_state = users_state
         self.table = ibis.memtable(
             pa.table({USER_ID: ids, POSITION: pa.array(np.arange(self.size, dtype=np.int32))})
@@ -157,6 +163,24 @@ class Population:
 
     def belongs_to(self, index: EventIndex) -> bool:
         return self._index() is index
+
+    def rebased(self, index: EventIndex) -> Population | None:
+        """This population for `index` when that index numbers the same users (events were
+        merged into ours, no new user among them): the columns read from `users` and the
+        tags are kept, everything read from events is dropped. None for any other index."""
+        if index.uids is not self._uids:
+            return None
+        out = Population(
+            ids=self.ids,
+            of_event_user=self.of_event_user,
+            index=index,
+            users_state=self.users_state,
+        )
+        with self.lock:
+            out._text = dict(self._text)
+            out._days = dict(self._days)
+            out._tags = self._tags.copy()
+        return out
 
     # --- users ------------------------------------------------------------------------------
 
@@ -346,8 +370,13 @@ def population(
     None then)."""
     with _BUILDING:
         cached = _CACHE.get(source)
-        if cached is not None and cached.belongs_to(index) and cached.users_state == users_state:
-            return cached
+        if cached is not None and cached.users_state == users_state:
+            if cached.belongs_to(index):
+                return cached
+            moved = cached.rebased(index)
+            if moved is not None:
+                _CACHE[source] = moved
+                return moved
         if not build_missing:
             return None
         _CACHE.pop(source, None)
