@@ -119,12 +119,48 @@ def test_added_events_are_merged_and_equal_a_fresh_build(
         before = grown
 
 
+def test_new_links_move_their_anonymous_rows_without_a_rebuild(
+    wh: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = random.Random(7)
+    users = [f"u{i}" for i in range(30)] + [f"anon-{i}" for i in range(6)]
+    _insert(wh, _rows(rng, "a", 800, users))
+    assert eventindex.event_index(wh) is not None
+    real_build = eventindex.build
+    monkeypatch.setattr(eventindex, "build", _no_build)
+
+    def check() -> None:
+        index = eventindex.event_index(wh)
+        assert index is not None
+        assert _content(index) == _content(real_build(wh))
+        assert "anon-gone" not in index.uids.to_pylist()
+
+    def link(anonymous: str, user: str, at: datetime) -> None:
+        wh.sql("INSERT INTO identities VALUES (?, ?, ?, 'identify')", [anonymous, user, at])
+
+    # A link alone (written without an event): anon-0's rows move to an existing user.
+    link("anon-0", "u1", START)
+    check()
+    # A sign-up: the link and new events in one transaction, to a user the index never saw.
+    wh.duckdb.execute("BEGIN TRANSACTION")
+    link("anon-1", "u-signed-up", START + timedelta(days=3))
+    wh.duckdb.execute("COMMIT")
+    _insert(wh, _rows(rng, "b", 40, ["anon-1", "u-signed-up", "u2", "anon-5"]))
+    check()
+    # Two at once, one of them to another anonymous id's new owner, with new events.
+    link("anon-2", "u3", START)
+    link("anon-3", "u-signed-up", START)
+    _insert(wh, _rows(rng, "c", 20, users))
+    check()
+
+
 def test_anything_else_makes_it_read_everything_again(
     wh: Warehouse, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rng = random.Random(6)
-    users = [f"u{i}" for i in range(30)] + ["anon-1", "anon-2"]
+    users = [f"u{i}" for i in range(30)] + ["anon-1", "anon-2", "u7-anon"]
     _insert(wh, _rows(rng, "a", 500, users))
+    wh.sql("INSERT INTO identities VALUES ('anon-1', 'u1', ?, 'identify')", [START])
     assert eventindex.event_index(wh) is not None
     real_build = eventindex.build
     built: list[int] = []
@@ -140,25 +176,49 @@ def test_anything_else_makes_it_read_everything_again(
         assert index is not None
         assert _content(index) == _content(real_build(wh))
 
-    # A new identity link: older events move to another user.
-    wh.sql("INSERT INTO identities VALUES ('anon-1', 'u1', ?, 'identify')", [START])
+    # A link moved to another user: rows would have to leave a user that keeps others.
+    wh.sql(
+        "UPDATE identities SET user_id = 'u2', linked_at = linked_at - INTERVAL 1 HOUR "
+        "WHERE anonymous_id = 'anon-1'"
+    )
     _insert(wh, _rows(rng, "b", 10, users))
     check()
     assert len(built) == 1
+    # An id used as a user_id by some events and linked as an anonymous id by others.
+    _insert(wh, [("own-0", "track", "open", None, "u7-anon", START)])
+    check()
+    assert len(built) == 1  # new events only: merged
+    wh.sql("INSERT INTO identities VALUES ('u7-anon', 'u9', ?, 'identify')", [START])
+    check()
+    assert len(built) == 2
     # Rows stamped at or before the index's latest write (a transaction that began earlier and
     # committed later) are not found by the newer-than filter: the counts disagree.
     [(latest,)] = wh.sql("SELECT max(received_at) FROM events")
     _insert(wh, _rows(rng, "c", 5, users), received_at=latest - timedelta(seconds=1))
     _insert(wh, _rows(rng, "d", 5, users))
     check()
-    assert len(built) == 2
+    assert len(built) == 3
     # Many new users at once: a rebuild is cheaper than the merge.
     monkeypatch.setattr(eventindex, "MAX_APPENDED_USERS", 3)
     _insert(wh, _rows(rng, "e", 50, users))
     check()
-    assert len(built) == 3
+    assert len(built) == 4
     # And merging works again after each rebuild.
     monkeypatch.setattr(eventindex, "MAX_APPENDED_USERS", 50_000)
     _insert(wh, _rows(rng, "f", 20, users))
     check()
-    assert len(built) == 3
+    assert len(built) == 4
+
+
+def test_rows_replaced_by_as_many_new_ones_are_not_an_append(wh: Warehouse) -> None:
+    """userops never deletes events, but a script may: as many rows gone as came is no append
+    (the newest stamp moved while the count did not)."""
+    rng = random.Random(8)
+    users = [f"u{i}" for i in range(10)]
+    _insert(wh, _rows(rng, "a", 50, users))
+    assert eventindex.event_index(wh) is not None
+    wh.sql("DELETE FROM events")
+    _insert(wh, _rows(rng, "b", 50, users))
+    index = eventindex.event_index(wh)
+    assert index is not None
+    assert _content(index) == _content(eventindex.build(wh))

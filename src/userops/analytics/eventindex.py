@@ -15,11 +15,12 @@ fingerprint of the data: the events' row count and latest `received_at` (events 
 appended; every insert stamps `received_at`), and the identities' row count and the sum of their
 `linked_at` (a link is only ever added, or moved to an earlier `linked_at`). A query first reads
 the fingerprint (about a millisecond: DuckDB answers from its statistics and a small table) and
-rebuilds the index when it changed. When only events were added since (the identities as they
-were, every new row stamped after the index's latest `received_at`), the new rows are read
-alone and merged into the arrays instead (`_appended`): a server ingesting all day keeps its
-index in step without reading everything again. docs/decisions/0006-event-index.md says why
-and what it costs.
+rebuilds the index when it changed. When events were added since (every new row stamped after
+the index's latest `received_at`) and the only change to identities is new links of anonymous
+ids the index holds as users of their own (a visitor signing up), the new rows and the linked
+ids' rows are merged into the arrays instead (`_appended`): a server ingesting all day keeps
+its index in step without reading everything again. docs/decisions/0006-event-index.md says
+why and what it costs.
 """
 
 from __future__ import annotations
@@ -280,26 +281,114 @@ MAX_APPENDED_USERS: Final = 50_000  # more users with new events: read everythin
 def _appended(
     wh: Warehouse, key: tuple[Any, ...], index: EventIndex, now: tuple[Any, ...]
 ) -> EventIndex | None:
-    """`index` with the events added since its fingerprint `key` (the current one is `now`),
-    or None when that is not all that changed: identities or the time zone differ, the index
-    does not hold exactly the rows its key counts (a write landed while it was built), or some
-    new rows were stamped at or before the index's latest `received_at` (a transaction that
-    began earlier and committed later). Too many new users also answer None: a rebuild is
-    then the cheaper way."""
-    count, latest, *rest = key
-    now_count, now_latest, *now_rest = now
-    if rest != now_rest or latest is None or now_latest is None or len(index) != count:
+    """`index` brought up to the fingerprint `now` from its own `key` without reading every
+    event again, or None when that cannot be done safely: the time zone differs, the index does
+    not hold exactly the rows its key counts (a write landed while it was built), some new
+    rows were stamped at or before the index's latest `received_at` (a transaction that began
+    earlier and committed later), or identities changed otherwise than by new links of
+    anonymous ids the index holds as users of their own (`_relinked`). Too many users touched
+    also answer None: a rebuild is then the cheaper way."""
+    count, latest, links, link_sum, zone = key
+    now_count, now_latest, now_links, now_link_sum, now_zone = now
+    if zone != now_zone or latest is None or now_latest is None or len(index) != count:
         return None
     added = int(now_count) - int(count)
-    if added <= 0 or now_latest <= latest:
+    if added < 0 or (added > 0) != (now_latest > latest):  # no new rows: no new stamp either
         return None
-    ev = resolved_events(wh)
-    ev = ev.filter(ev.received_at > latest, ev.uid.notnull())
-    rows = ev.select(uid=ev.uid.cast("string"), us=epoch_micros(wh, ev.timestamp), event=ev.event)
-    new = rows.to_pyarrow()
-    if new.num_rows != added:
+    moved: pa.Table | None = None
+    if (links, link_sum) != (now_links, now_link_sum):
+        relinked = _relinked(
+            wh, index, int(now_links) - int(links), int(now_link_sum or 0) - int(link_sum or 0)
+        )
+        if relinked is None:
+            return None
+        index, moved = relinked
+    new = _NO_ROWS
+    if added:
+        ev = resolved_events(wh)
+        ev = ev.filter(ev.received_at > latest, ev.uid.notnull())
+        rows = ev.select(
+            uid=ev.uid.cast("string"), us=epoch_micros(wh, ev.timestamp), event=ev.event
+        )
+        new = rows.to_pyarrow().cast(_NO_ROWS.schema)
+        if new.num_rows != added:
+            return None
+    if moved is not None:
+        new = pa.concat_tables([moved, new])
+    return _merged(index, new) if new.num_rows else index
+
+
+_NO_ROWS: Final = pa.table(
+    {
+        "uid": pa.array([], pa.string()),
+        "us": pa.array([], pa.int64()),
+        "event": pa.array([], pa.string()),
+    }
+)
+_LINKED: Final = "__userops_index_linked"
+
+
+def _relinked(
+    wh: Warehouse, index: EventIndex, links: int, link_sum: int
+) -> tuple[EventIndex, pa.Table] | None:
+    """The index without the users that are anonymous ids linked since it was built, and their
+    rows (uid: the user each now belongs to, us, event) to merge back; None when the new links
+    are not all that changed in the identities (their count and sum of `linked_at` must account
+    for the whole difference: a link moved to another user leaves rows elsewhere) or when such
+    an id is also some event's own user_id."""
+    con = wh.duckdb
+    con.register(_LINKED, pa.table({"uid": index.uids}))
+    try:
+        found = con.execute(
+            f"SELECT i.anonymous_id, i.user_id, epoch_us(i.linked_at) AS at "  # noqa: S608
+            f"FROM identities i JOIN {_LINKED} u ON u.uid = i.anonymous_id"
+        ).fetch_arrow_table()
+    finally:
+        con.unregister(_LINKED)
+    if found.num_rows != links or found.num_rows > MAX_APPENDED_USERS:
         return None
-    return _merged(index, new)
+    if int(pc.sum(found["at"]).as_py() or 0) != link_sum:
+        return None
+    anonymous = found["anonymous_id"].combine_chunks().cast(pa.string())
+    [(own,)] = con.execute(
+        "SELECT count(*) FROM events WHERE user_id IN (SELECT unnest(?))",
+        [anonymous.to_pylist()],
+    ).fetchall()
+    if own:
+        return None
+    hit = pc.fill_null(pc.index_in(index.uids, value_set=anonymous), -1).to_numpy()
+    gone = np.flatnonzero(hit >= 0)  # the ukeys of the linked ids, ascending
+    starts = np.searchsorted(index.ukey, gone, side="left")
+    ends = np.searchsorted(index.ukey, gone, side="right")
+    lengths = ends - starts
+    at = np.concatenate(
+        [np.arange(lo, hi) for lo, hi in zip(starts.tolist(), ends.tolist(), strict=True)]
+        or [np.empty(0, dtype=np.int64)]
+    )
+    owners = found["user_id"].combine_chunks().cast(pa.string()).take(pa.array(hit[gone]))
+    names = pa.array([None, *index.names], pa.string())
+    moved = pa.table(
+        {
+            "uid": owners.take(pa.array(np.repeat(np.arange(len(gone)), lengths))),
+            "us": pa.array(index.us[at], pa.int64()),
+            "event": names.take(pa.array(index.code[at])),
+        }
+    )
+    keep = np.ones(len(index), dtype=bool)
+    keep[at] = False
+    ukey = index.ukey[keep]
+    ukey = (ukey - np.searchsorted(gone, ukey)).astype(np.int32)  # close the gaps
+    users = np.ones(index.users, dtype=bool)
+    users[gone] = False
+    rest = EventIndex(
+        uids=index.uids.filter(pa.array(users)),
+        ukey=ukey,
+        us=index.us[keep],
+        code=index.code[keep],
+        names=index.names,
+        timezone=index.timezone,
+    )
+    return rest, moved
 
 
 def _merged(index: EventIndex, new: pa.Table) -> EventIndex | None:
