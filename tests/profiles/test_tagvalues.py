@@ -126,6 +126,14 @@ def test_a_failed_write_changes_nothing(wh: Warehouse) -> None:
     assert _current(wh, "t") == {"u1": ("a", None)}
 
 
+def _schema_2_snapshots(wh: Warehouse) -> None:
+    """The table schema 2 kept every day's full snapshot in."""
+    wh.sql(
+        "CREATE TABLE tag_snapshots (snapshot_date DATE NOT NULL, tag VARCHAR NOT NULL, "
+        "user_id VARCHAR NOT NULL, value VARCHAR NOT NULL, number DOUBLE)"
+    )
+
+
 def test_schema_2_full_snapshots_become_changes(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, timezone="Asia/Shanghai")
     full = {
@@ -134,10 +142,7 @@ def test_schema_2_full_snapshots_become_changes(tmp_path: Path) -> None:
         DAY + timedelta(2): {"u2": ("c", 1.0), "u3": ("b", None)},
     }
     with open_warehouse(settings) as wh:
-        wh.sql(
-            "CREATE TABLE tag_snapshots (snapshot_date DATE NOT NULL, tag VARCHAR NOT NULL, "
-            "user_id VARCHAR NOT NULL, value VARCHAR NOT NULL, number DOUBLE)"
-        )
+        _schema_2_snapshots(wh)
         wh.sql(
             "CREATE TABLE tag_values (tag VARCHAR NOT NULL, user_id VARCHAR NOT NULL, "
             "value VARCHAR NOT NULL, number DOUBLE, refreshed_at TIMESTAMPTZ NOT NULL)"
@@ -160,10 +165,7 @@ def test_schema_2_full_snapshots_become_changes(tmp_path: Path) -> None:
 def test_init_converts_schema_2_so_a_read_only_open_sees_the_history(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, timezone="Asia/Shanghai")
     with open_warehouse(settings) as wh:
-        wh.sql(
-            "CREATE TABLE tag_snapshots (snapshot_date DATE NOT NULL, tag VARCHAR NOT NULL, "
-            "user_id VARCHAR NOT NULL, value VARCHAR NOT NULL, number DOUBLE)"
-        )
+        _schema_2_snapshots(wh)
         wh.sql("INSERT INTO tag_snapshots VALUES (?, 't', 'u1', 'a', NULL)", [DAY])
         wh.sql("INSERT INTO tag_snapshots VALUES (?, 't', 'u1', 'b', NULL)", [DAY + timedelta(1)])
     initialise(settings)
@@ -175,10 +177,7 @@ def test_init_converts_schema_2_so_a_read_only_open_sees_the_history(tmp_path: P
 def test_an_empty_schema_2_table_is_dropped(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, timezone="Asia/Shanghai")
     with open_warehouse(settings) as wh:
-        wh.sql(
-            "CREATE TABLE tag_snapshots (snapshot_date DATE NOT NULL, tag VARCHAR NOT NULL, "
-            "user_id VARCHAR NOT NULL, value VARCHAR NOT NULL, number DOUBLE)"
-        )
+        _schema_2_snapshots(wh)
         assert tagvalues.snapshot_dates(wh, "t") == []
         tables = {name for (name,) in wh.sql("SELECT table_name FROM duckdb_tables()")}
         assert "tag_snapshots" not in tables and "tag_changes" in tables
