@@ -432,15 +432,9 @@ def run(users: int = USERS, days: int = DAYS) -> list[Result]:
 
 
 def main() -> None:
-    import argparse
+    from bench.common import sized_main
 
-    from bench.common import print_table
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--users", type=int, default=USERS)
-    parser.add_argument("--days", type=int, default=DAYS)
-    args = parser.parse_args()
-    print_table(run(args.users, args.days))
+    sized_main(__doc__, run, USERS, DAYS)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,6 @@ still checked against its own snapshot days) and the line says why there is no r
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -41,7 +40,7 @@ from zoneinfo import ZoneInfo
 import pyarrow as pa
 from tests.profiles import reference as ref
 
-from bench.common import BENCH_DIR, DEMO_END, Result, print_table, timed_cpu
+from bench.common import BENCH_DIR, DEMO_END, Result, sized_main, timed_cpu
 from userops.demo import generate_files
 from userops.ingest.service import import_paths
 from userops.membership.tags import member_tags
@@ -234,11 +233,7 @@ def _app_database() -> Iterator[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--users", type=int, default=USERS)
-    parser.add_argument("--days", type=int, default=DAYS)
-    args = parser.parse_args()
-    print_table(run(args.users, args.days))
+    sized_main(__doc__, run, USERS, DAYS)
 
 
 if __name__ == "__main__":

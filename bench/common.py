@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import gc
 import json
 import os
@@ -115,6 +116,18 @@ def print_table(results: list[Result]) -> None:
             f"{r.name:44} {r.ours_s:9.2f}s {baseline} {ratio} {cpu}  "
             f"{r.target:>8}  {r.baseline}{rate}"
         )
+
+
+def sized_main(
+    doc: str | None, run: Callable[[int, int], list[Result]], users: int, days: int
+) -> None:
+    """`python -m bench.<suite> [--users N] [--days D]`: one suite at another size, its table
+    printed (the suites whose data set is so many users over so many days)."""
+    parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
+    parser.add_argument("--users", type=int, default=users)
+    parser.add_argument("--days", type=int, default=days)
+    args = parser.parse_args()
+    print_table(run(args.users, args.days))
 
 
 def load_average() -> str:
