@@ -41,6 +41,7 @@ from sqlalchemy import Engine, func, select, update
 from userops.errors import ConflictError, InputError, NotFoundError, UseropsError
 from userops.membership.tags import member_tags
 from userops.profiles import computed, tagvalues, taxonomy
+from userops.profiles.computed import daily
 from userops.profiles.computed import membership as member_model
 from userops.profiles.computed.facts import Need, user_facts
 from userops.profiles.ruletags import evaluate_rule_tag
@@ -101,10 +102,13 @@ class RefreshContext:
 
     def facts(self) -> ir.Table:
         """The per-user facts of this run, materialised once in a temporary table (one row per
-        user: checked here, so the models built on them need no check of their own)."""
+        user: checked here, so the models built on them need no check of their own), from the
+        warehouse's daily rollup (`computed.daily`), brought up to the events first."""
         if self._facts is None:
             self.wh.duckdb.execute(f"DROP TABLE IF EXISTS temp.main.{FACTS}")
-            expr = user_facts(self.wh, self.needs, today=self.today)
+            daily.kept(self.wh)  # the events summed per user and day, brought up to date
+            days = self.wh.table(daily.USER_DAYS.name)
+            expr = user_facts(self.wh, self.needs, today=self.today, days=days)
             facts = self.wh.ibis.create_table(FACTS, expr, temp=True)
             total, users = self.wh.sql(
                 f"SELECT count(*), count(DISTINCT user_id) FROM temp.main.{FACTS}"  # noqa: S608

@@ -36,9 +36,10 @@ import ibis
 import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 
-from userops.analytics.base import Source, day_start, epoch_micros
+from userops.analytics.base import Source, day_start, resolved_events
 from userops.analytics.filters import JsonField
-from userops.analytics.localday import DAY_US, local_day, offset_segments
+from userops.analytics.localday import local_day
+from userops.profiles.computed.daily import daily
 
 NeedKind = Literal["orders", "revenue", "active_days", "events", "invites", "invitees"]
 INVITE_EVENT = "invite"
@@ -109,22 +110,6 @@ def _inside(source: Source, ts: ir.TimestampValue, need: Need, today: date) -> i
     return ts >= instant(source, _first_day(need, today))
 
 
-def local_day_number(
-    source: Source, ts: ir.TimestampValue, *, first: date, today: date
-) -> ir.IntegerValue:
-    """The local day of `ts` as days since 1970-01-01, exact for instants of local days
-    first..today: integer arithmetic on epoch microseconds with the zone's offsets over those
-    days (analytics.localday), far cheaper per event than a DATE, counted distinct or not."""
-    segments = offset_segments(source.timezone, first, today)
-    micros = epoch_micros(source, ts)
-    if len(segments) == 1:
-        return (micros + segments[0][2]) // DAY_US
-    return ibis.cases(
-        *[((micros >= s) & (micros < e), (micros + off) // DAY_US) for s, e, off in segments],
-        else_=ibis.null(dt.int64),
-    )
-
-
 WORD_DAYS: Final = 62  # days per activity word: bits 0..61 of a BIGINT, never its sign
 _M1, _M2, _M4 = 0x5555555555555555, 0x3333333333333333, 0x0F0F0F0F0F0F0F0F
 
@@ -137,38 +122,32 @@ def _word_column(need: Need, k: int) -> str:
     return f"_{need.column}_w{k}"
 
 
-def _epoch_day(day: date) -> int:
-    return (day - date(1970, 1, 1)).days
-
-
-def _partials(source: Source, ev: ir.Table, wanted: list[Need], today: date) -> dict[str, ir.Value]:
-    """Per-uid measures over some of the events, each combinable with its own kind (`_combine`):
-    sums of counts and money, min and max of times, OR of activity words (a word is one bit per
-    local day of an activity window, so distinct days survive being computed in parts)."""
-    paid = ev.revenue > 0
+def _partials(
+    source: Source, rows: ir.Table, wanted: list[Need], today: date
+) -> dict[str, ir.Value]:
+    """Per-uid measures over some of the daily rows (`daily`), each combinable with its own kind
+    (`_combine`): sums of counts and money, min and max of times, OR of activity words (a word
+    is one bit per local day of an activity window, so distinct days survive being computed in
+    parts)."""
     out: dict[str, ir.Value] = {
-        "first_at": ev.timestamp.min(),
-        "last_at": ev.timestamp.max(),
-        "orders": ev.count(where=paid),
-        "revenue": ev.revenue.sum(where=paid),
-        "last_order_at": ev.timestamp.max(where=paid),
+        "first_at": rows.first_at.min(),
+        "last_at": rows.last_at.max(),
+        "orders": rows.orders.sum(),
+        "revenue": rows.revenue.sum(),
+        "last_order_at": rows.last_order_at.max(),
     }
     one = ibis.literal(1).cast(dt.int64)  # typed in the SQL: ClickHouse's bare 1 is a UInt8
     for need in wanted:
-        inside = _inside(source, ev.timestamp, need, today)
+        inside = _inside_days(rows.day, need, today)
         if need.kind == "orders":
-            out[need.column] = ev.count(where=paid & inside)
+            out[need.column] = rows.orders.sum(where=inside)
         elif need.kind == "revenue":
-            out[need.column] = ev.revenue.sum(where=paid & inside)
-        elif need.kind == "events":
-            out[need.column] = ev.count(where=(ev.event == need.event) & inside)
+            out[need.column] = rows.revenue.sum(where=inside)
         elif need.kind == "active_days":
-            first = _first_day(need, today)
-            day = local_day_number(source, ev.timestamp, first=first, today=today)
-            offset = day - _epoch_day(first)
+            offset = rows.day.delta(ibis.literal(_first_day(need, today)), unit="day")
             for k in range(_words(need)):
                 lo = k * WORD_DAYS
-                here = inside  # an event inside the window is on one of its days: offset 0..days-1
+                here = inside  # a row inside the window is on one of its days: offset 0..days-1
                 if _words(need) > 1:
                     here = inside & (offset >= lo) & (offset < lo + WORD_DAYS)
                 shift = offset - lo
@@ -176,6 +155,12 @@ def _partials(source: Source, ev: ir.Table, wanted: list[Need], today: date) -> 
                     shift = ibis.greatest(ibis.least(shift, WORD_DAYS - 1), 0)
                 out[_word_column(need, k)] = ibis.ifelse(here, one << shift, 0).bit_or()
     return out
+
+
+def _inside_days(day: ir.DateValue, need: Need, today: date) -> ir.BooleanValue:
+    if need.days is None:
+        return ibis.literal(True)
+    return day >= ibis.literal(_first_day(need, today))
 
 
 def _combine(t: ir.Table, column: str) -> ir.Value:
@@ -199,25 +184,26 @@ def _popcount(x: ir.IntegerValue) -> ir.IntegerValue:
     return x & 0x7F
 
 
-def per_uid(source: Source, wanted: list[Need], today: date) -> ir.Table:
-    """The measures per `uid` over the events before the end of `today`, `uid` resolved as
-    `resolved` resolves it. Computed in two parts, combined: the events with a user_id grouped
-    by it straight from the scan (most of them: no join, and the engine sees the column's own
-    statistics), and the anonymous ones through the identities join."""
-    end = instant(source, today + timedelta(days=1))
-    events = source.table("events")
-    events = events.filter(events.timestamp < end)
-    named = events.filter(events.user_id.notnull())
+def per_uid(source: Source, days: ir.Table, wanted: list[Need], today: date) -> ir.Table:
+    """The measures per `uid` over the daily rows `days` up to `today`, `uid` resolved as
+    `resolved_events` resolves it. Computed in two parts, combined: the rows with a user_id
+    grouped by it straight from the scan (most of them: no join), and the anonymous ones
+    through the identities join."""
+    days = days.filter(days.day <= ibis.literal(today))
+    named = days.filter(days.user_id.notnull())
     named = named.group_by(uid=named.user_id).aggregate(
-        **_partials(source, named, wanted, today), id_events=named.count()
+        **_partials(source, named, wanted, today), id_events=named.events.sum()
     )
-    anonymous = events.filter(events.user_id.isnull())
+    anonymous = days.filter(days.user_id.isnull())
     ids = source.table("identities").select("anonymous_id", linked_user="user_id")
     joined = anonymous.left_join(ids, anonymous.anonymous_id == ids.anonymous_id)
     joined = joined.select(
-        "timestamp",
+        "day",
+        "orders",
         "revenue",
-        "event",
+        "first_at",
+        "last_at",
+        "last_order_at",
         uid=ibis.coalesce(joined.linked_user, joined.anonymous_id),
     )
     linked = joined.group_by("uid").aggregate(**_partials(source, joined, wanted, today))
@@ -227,11 +213,39 @@ def per_uid(source: Source, wanted: list[Need], today: date) -> ir.Table:
     return both.group_by("uid").aggregate(**measures)
 
 
-def user_facts(source: Source, needs: Iterable[Need], *, today: date) -> ir.Table:
+def event_counts(source: Source, needs: list[Need], today: date) -> ir.Table:
+    """counter (a uid, resolved as `resolved_events` resolves it), and per need: its events of
+    the need's name within its window."""
     end = instant(source, today + timedelta(days=1))
+    events = resolved_events(source)
+    names = sorted({str(n.event) for n in needs})
+    events = events.filter(events.event.isin(names), events.timestamp < end)
+    measures = {
+        need.column: events.count(
+            where=(events.event == need.event) & _inside(source, events.timestamp, need, today)
+        )
+        for need in needs
+    }
+    counts = events.group_by("uid").aggregate(**measures)
+    return counts.select(counter="uid", **{n.column: counts[n.column] for n in needs})
+
+
+def user_facts(
+    source: Source, needs: Iterable[Need], *, today: date, days: ir.Table | None = None
+) -> ir.Table:
+    """The facts as of local day `today` (the module's docstring). `days`: the events summed per
+    key and day (`daily`), kept in the warehouse (`daily.kept`) or, by default, summed here."""
+    end = instant(source, today + timedelta(days=1))
+    if days is None:
+        events = source.table("events")
+        days = daily(source, events.filter(events.timestamp < end), until=today)
     wanted = sorted(set(needs), key=lambda n: n.column)
-    events_needs = [n for n in wanted if n.kind not in {"invites", "invitees"}]
-    uids = per_uid(source, events_needs, today)
+    day_needs = [n for n in wanted if n.kind in {"orders", "revenue", "active_days"}]
+    uids = per_uid(source, days, day_needs, today)
+    count_needs = [n for n in wanted if n.kind == "events"]
+    if count_needs:
+        counts = event_counts(source, count_needs, today)
+        uids = uids.left_join(counts, uids.uid == counts.counter).drop("counter")
     invite_needs = [n for n in wanted if n.kind in {"invites", "invitees"}]
     if invite_needs:
         sent = invitations(source, today, invite_needs)
