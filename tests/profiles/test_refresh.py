@@ -83,7 +83,7 @@ def test_refresh_writes_every_builtin_tag_as_the_reference(fresh: Refreshable) -
     assert data["failed"] == 0 and data["refreshed"] == len(taxonomy.BUILTIN_TAGS)
 
 
-def test_second_run_skips_everything_and_force_changes_nothing_but_times(
+def test_second_run_skips_everything_and_force_rewrites_nothing_unchanged(
     fresh: Refreshable,
 ) -> None:
     with fresh.warehouse() as wh:
@@ -97,7 +97,12 @@ def test_second_run_skips_everything_and_force_changes_nothing_but_times(
         forced = _run(fresh, wh, force=True)
         assert forced.count("refreshed") == len(taxonomy.BUILTIN_TAGS)
         assert {t: _values(wh, t) for t in BUILTIN_WAREHOUSE_TAGS} == before
-        assert wh.sql("SELECT DISTINCT refreshed_at FROM tag_values") != times
+        # the same values again: no row rewritten (each keeps the refresh that set it)...
+        assert wh.sql("SELECT DISTINCT refreshed_at FROM tag_values") == times
+        with session_scope(fresh.engine, read_only=True) as session:  # ...the tags refreshed
+            stamps = {t.refreshed_at for t in session.scalars(select(TagDefinition))}
+        assert first.finished_at is not None
+        assert len(stamps) == 1 and stamps.pop() > first.finished_at
         # the same day three times: one snapshot day per tag, nothing in the history yet
         days = wh.sql("SELECT tag, count(*), max(users) FROM tag_snapshot_days GROUP BY tag")
         assert all(n == 1 and users == len(before[tag]) for tag, n, users in days if

@@ -116,6 +116,33 @@ def test_user_history_and_migration_read_the_changes(wh: Warehouse) -> None:
     assert cells == {("a", "b"): 1, ("b", None): 1, (None, "c"): 1}
 
 
+def test_a_new_day_rewrites_only_the_values_that_changed(wh: Warehouse) -> None:
+    first: Rows = {f"u{i}": ("a", float(i)) for i in range(100)}
+    _write(wh, "t", first, DAY)
+    second = dict(first)
+    second["u1"] = ("b", 1.0)  # a new value
+    second["u2"] = ("a", 2.5)  # a new number
+    del second["u3"]  # no value any more
+    second["u100"] = ("c", None)  # a new user
+    later = NOW + timedelta(days=1)
+    tagvalues.replace_values(
+        wh, "t", _table(second), snapshot_date=DAY + timedelta(days=1), refreshed_at=later
+    )
+    assert _current(wh, "t") == second
+    stamped = dict(wh.sql("SELECT user_id, refreshed_at FROM tag_values WHERE tag = 't'"))
+    rewritten = {u for u, at in stamped.items() if at == later}
+    assert rewritten == {"u1", "u2", "u100"}
+    assert all(stamped[u] == NOW for u in set(second) - rewritten)
+    assert _read(wh, "t", DAY) == first and _read(wh, "t", DAY + timedelta(days=1)) == second
+    # the same day again with the same values: nothing rewritten, nothing in the history
+    again = later + timedelta(hours=1)
+    tagvalues.replace_values(
+        wh, "t", _table(second), snapshot_date=DAY + timedelta(days=1), refreshed_at=again
+    )
+    assert dict(wh.sql("SELECT user_id, refreshed_at FROM tag_values WHERE tag = 't'")) == stamped
+    assert _read(wh, "t", DAY) == first
+
+
 def test_a_failed_write_changes_nothing(wh: Warehouse) -> None:
     _write(wh, "t", {"u1": ("a", None)}, DAY)
     twice = pa.table({"user_id": ["u1", "u1"], "value": ["a", "b"], "number": [None, None]})

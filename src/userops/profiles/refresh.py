@@ -126,7 +126,7 @@ class RefreshContext:
 
     def stage_together(self, specs: list[TagSpec]) -> None:
         """Stage the warehouse models' tags before any write (`tagvalues.stage_batch`: each
-        tag's rows from the one facts table, in user order); a tag whose parameters are wrong,
+        tag's rows from the one facts table); a tag whose parameters are wrong,
         or a batch that fails, is left to be evaluated alone, so its failure is its own."""
         tables: dict[str, ir.Table] = {}
         for spec in specs:
@@ -283,12 +283,17 @@ def membership_inputs(engine: Engine) -> dict[str, Any]:
     return out
 
 
-def _tag_times(wh: Warehouse, codes: list[str]) -> str | None:
+def _tag_times(wh: Warehouse, codes: list[str]) -> list[Any] | None:
+    """What rule tags read of the other tags: their values' count and latest `refreshed_at`
+    (a refresh rewrites only changed values, stamped with its start: a changed or added value
+    moves the latest time, a value removed the count)."""
     if not codes:
         return None
     t = wh.table("tag_values")
-    latest = t.filter(t.tag.isin(codes)).refreshed_at.max().to_pyarrow().as_py()
-    return latest.isoformat() if latest is not None else None
+    t = t.filter(t.tag.isin(codes))
+    row = t.aggregate(n=t.count(), latest=t.refreshed_at.max()).to_pyarrow().to_pylist()[0]
+    latest = row["latest"]
+    return [int(row["n"]), latest.isoformat() if latest is not None else None]
 
 
 def previous_fingerprints(engine: Engine) -> dict[str, str]:

@@ -14,6 +14,9 @@ snapshot day's changes, replaces the tag's values and records the day. A process
 moment leaves the tag at its old values and history or at its new ones, never a mix; so does
 Ctrl-C. A day before the tag's latest snapshot (a refresh `--date` in the past) is slotted into
 the history and leaves the current values alone; a second refresh of a day replaces that day.
+Replacing the values rewrites only the users whose value changed (the rows of the others stay,
+with the `refreshed_at` of the refresh that set them: the user has held the value since), so a
+daily refresh that changes a tenth of the values writes a tenth of the rows.
 Rows are written in user order, so DuckDB's zone maps let a lookup of one user skip most of the
 table (the tables carry no index: see docs/profiles.md, "Storage").
 
@@ -47,6 +50,7 @@ BATCH: Final = "_uo_tag_batch"
 _ARROW: Final = "_uo_tag_arrow"
 _BEFORE: Final = "_uo_tag_before"  # the state on the previous snapshot day
 _AFTER: Final = "_uo_tag_after"  # the state on the next snapshot day (a day slotted in)
+_CHANGES: Final = "_uo_tag_changed"  # the users a new latest snapshot changes
 LEGACY: Final = "tag_snapshots"  # schema 2: one full copy of every tag per snapshot day
 _READY: weakref.WeakSet[Warehouse] = weakref.WeakSet()
 
@@ -123,7 +127,31 @@ _DIFF: Final = (
 
 _VALUES: Final = (
     "INSERT INTO tag_values (tag, user_id, value, number, refreshed_at) "
-    "SELECT $tag, user_id, value, number, $at FROM {rows}"
+    "SELECT $tag, user_id, value, number, $at FROM {rows} ORDER BY user_id"
+)
+
+# The users whose current value differs from the staged one: the old and the new value (null:
+# none), in user order. Their rows are the only ones a refresh rewrites (`refreshed_at` of a
+# value is the refresh that set it: the user has held it since).
+_CHANGED: Final = (
+    "CREATE TEMP TABLE {name} AS "
+    "SELECT coalesce(n.user_id, o.user_id) AS user_id, o.value AS old_value, "
+    "o.number AS old_number, n.value, n.number "
+    "FROM {rows} AS n FULL JOIN (SELECT user_id, value, number FROM tag_values "
+    "WHERE tag = $tag) AS o ON n.user_id = o.user_id "
+    "WHERE n.value IS DISTINCT FROM o.value OR n.number IS DISTINCT FROM o.number "
+    "ORDER BY 1"
+)
+_OLD_VALUES: Final = (
+    "INSERT INTO tag_changes (snapshot_date, tag, user_id, value, number) "
+    "SELECT $day, $tag, user_id, old_value, old_number FROM {name}"
+)
+_REPLACE_CHANGED: Final = (
+    "DELETE FROM tag_values WHERE tag = $tag AND user_id IN (SELECT user_id FROM {name})"
+)
+_NEW_VALUES: Final = (
+    "INSERT INTO tag_values (tag, user_id, value, number, refreshed_at) "
+    "SELECT $tag, user_id, value, number, $at FROM {name} WHERE value IS NOT NULL"
 )
 
 # A tag's state on snapshot day $day: each user's first change on or after it, else the
@@ -154,7 +182,7 @@ def _write(
     snapshot_date: date,
     refreshed_at: datetime,
 ) -> None:
-    """Make the staged `rows` (a relation of user_id, value, number in user order, named by
+    """Make the staged `rows` (a relation of user_id, value, number, one row per user, named by
     this module) the tag's snapshot of `snapshot_date`, in one transaction."""
     ensure_tables(wh)
     try:
@@ -163,7 +191,7 @@ def _write(
                 wh, tag, rows, users, snapshot_date=snapshot_date, refreshed_at=refreshed_at
             )
     finally:
-        _drop(wh, _BEFORE, _AFTER)
+        _drop(wh, _BEFORE, _AFTER, _CHANGES)
 
 
 def _write_days(
@@ -194,18 +222,21 @@ def _write_days(
         "DELETE FROM tag_changes WHERE tag = $tag AND snapshot_date IN ($before, $day)",
         {**params, "before": before, "day": snapshot_date},
     )
-    if before is not None:
-        old = (
-            "(SELECT user_id, value, number FROM tag_values WHERE tag = $tag)"
-            if before == latest
-            else _BEFORE
-        )
-        con.execute(_DIFF.format(before=old, after=rows), {**params, "day": before})
     if after is not None:  # a day slotted in before the latest: the values stay
+        if before is not None:
+            con.execute(_DIFF.format(before=_BEFORE, after=rows), {**params, "day": before})
         con.execute(_DIFF.format(before=rows, after=_AFTER), {**params, "day": snapshot_date})
-    else:
+    elif latest is None:  # the tag's first snapshot: its values
         con.execute("DELETE FROM tag_values WHERE tag = ?", [tag])
         con.execute(_VALUES.format(rows=rows), {**params, "at": refreshed_at})
+    else:  # the new latest snapshot (or the latest again): only the values that differ
+        con.execute(_CHANGED.format(name=_CHANGES, rows=rows), params)
+        if before == latest:  # their old values are the previous day's
+            con.execute(_OLD_VALUES.format(name=_CHANGES), {**params, "day": before})
+        elif before is not None:  # the latest day again: the day before is rebuilt
+            con.execute(_DIFF.format(before=_BEFORE, after=rows), {**params, "day": before})
+        con.execute(_REPLACE_CHANGED.format(name=_CHANGES), params)
+        con.execute(_NEW_VALUES.format(name=_CHANGES), {**params, "at": refreshed_at})
     con.execute(
         "INSERT OR REPLACE INTO tag_snapshot_days VALUES (?, ?, ?)",
         [tag, snapshot_date, users],
@@ -227,14 +258,13 @@ def stage(wh: Warehouse, rows: ir.Table | pa.Table) -> int:
             con.execute(
                 "CREATE TEMP TABLE _uo_tag_stage AS SELECT CAST(user_id AS VARCHAR) AS user_id, "
                 "CAST(value AS VARCHAR) AS value, CAST(number AS DOUBLE) AS number "
-                "FROM _uo_tag_arrow WHERE user_id IS NOT NULL AND value IS NOT NULL "
-                "ORDER BY user_id"
+                "FROM _uo_tag_arrow WHERE user_id IS NOT NULL AND value IS NOT NULL"
             )
         finally:
             con.unregister(_ARROW)
     else:
         clean = rows.filter(rows.user_id.notnull(), rows.value.notnull())
-        staged = clean.select("user_id", "value", "number").order_by("user_id")
+        staged = clean.select("user_id", "value", "number")
         wh.ibis.create_table(STAGE, staged, temp=True)
     total, distinct = con.execute(
         "SELECT count(*), count(DISTINCT user_id) FROM _uo_tag_stage"
@@ -273,7 +303,7 @@ def replace_values(
 def stage_batch(
     wh: Warehouse, tables: dict[str, ir.Table], *, unique: bool = False
 ) -> dict[str, int]:
-    """Materialise several tags' rows, each in its own temporary table in user order: each is
+    """Materialise several tags' rows, each in its own temporary table: each is
     then written by `replace_from_batch`, one transaction per tag. Returns the users per tag.
     Two values for one user are refused, naming the tag, unless the caller vouches that every
     table has one row per user (`unique`: the refresh's models, built on per-user facts whose
@@ -291,7 +321,7 @@ def stage_batch(
                 number=clean.number.cast("float64"),
             )
             name = f"{BATCH}_{i}"
-            sql = ibis.to_sql(clean.order_by("user_id"), dialect="duckdb")
+            sql = ibis.to_sql(clean, dialect="duckdb")
             con.execute(f"CREATE TEMP TABLE {name} AS {sql}")
             _BATCHES.setdefault(wh, {})[code] = name
             distinct = "count(*)" if unique else "count(DISTINCT user_id)"

@@ -116,7 +116,8 @@ class TagValue:
     label: str | None
     label_en: str | None
     number: float | None
-    refreshed_at: datetime | None
+    refreshed_at: datetime | None  # the tag's last refresh
+    since: datetime | None  # the refresh that set this value: the user has held it since
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -130,6 +131,7 @@ class TagValue:
             "label_en": self.label_en,
             "number": self.number,
             "refreshed_at": _json(self.refreshed_at),
+            "since": _json(self.since),
         }
 
 
@@ -145,7 +147,8 @@ def _tag_value(info: TagInfo | None, row: dict[str, Any]) -> TagValue:
         label=label.name if label else None,
         label_en=label.name_en if label else None,
         number=row["number"],
-        refreshed_at=row["refreshed_at"],
+        refreshed_at=info.refreshed_at if info is not None else None,
+        since=row["refreshed_at"],
     )
 
 
