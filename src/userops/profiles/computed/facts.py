@@ -1,4 +1,4 @@
-"""Per-user facts every computed tag is built from, in one pass over the events.
+"""Per-user facts every computed tag is built from.
 
 `user_facts(source, needs, today=D)` is one row per **known user as of D**:
 
@@ -14,11 +14,12 @@ active days (distinct local days with any event) or events of one name within th
 days ending on D, and invitations sent and distinct invitees (an `invite` event carrying the
 sender's user_id; `properties.invitee` names who joined). docs/models.md defines the tags.
 
-The measures are computed in two parts and combined (`per_uid`): the events carrying a
-user_id, grouped by it straight from the scan, and the anonymous ones, resolved through the
-identities join (a linked anonymous id counts as its user, as `analytics.base.resolved_events`
-resolves it). Every measure combines: sums, min and max, and the active days as bit sets (one
-bit per local day of the window, 62 days per BIGINT word, OR-ed, then counted).
+The measures are read from the events summed per key and local day (`computed.daily`: kept in
+the warehouse by a refresh, or summed on the fly), resolved to users in one join with the
+identities (a linked anonymous id counts as its user, as `analytics.base.resolved_events`
+resolves it) and grouped per user: sums, min and max, and the active days as bit sets (one bit
+per local day of the window, 62 days per BIGINT word, OR-ed, then counted). Counts of one
+event name (grade's `events` measure) and invitations are read from the events themselves.
 
 Everything is an Ibis expression over a `Source`, so the facts (and every tag built on them)
 compile for DuckDB and ClickHouse alike; `tests/conformance/test_tags.py` runs both.
@@ -125,10 +126,9 @@ def _word_column(need: Need, k: int) -> str:
 def _partials(
     source: Source, rows: ir.Table, wanted: list[Need], today: date
 ) -> dict[str, ir.Value]:
-    """Per-uid measures over some of the daily rows (`daily`), each combinable with its own kind
-    (`_combine`): sums of counts and money, min and max of times, OR of activity words (a word
-    is one bit per local day of an activity window, so distinct days survive being computed in
-    parts)."""
+    """Per-uid measures over the daily rows (`daily`): sums of counts and money, min and max of
+    times, OR of activity words (a word is one bit per local day of an activity window, so a
+    day kept in several rows counts once)."""
     out: dict[str, ir.Value] = {
         "first_at": rows.first_at.min(),
         "last_at": rows.last_at.max(),
@@ -163,16 +163,6 @@ def _inside_days(day: ir.DateValue, need: Need, today: date) -> ir.BooleanValue:
     return day >= ibis.literal(_first_day(need, today))
 
 
-def _combine(t: ir.Table, column: str) -> ir.Value:
-    if column in {"first_at"}:
-        return t[column].min()
-    if column in {"last_at", "last_order_at"}:
-        return t[column].max()
-    if column.startswith("_active_days_"):
-        return t[column].bit_or()
-    return t[column].sum()
-
-
 def _popcount(x: ir.IntegerValue) -> ir.IntegerValue:
     """Set bits of a non-negative BIGINT, in portable integer arithmetic."""
     x = x - ((x >> 1) & _M1)
@@ -186,31 +176,26 @@ def _popcount(x: ir.IntegerValue) -> ir.IntegerValue:
 
 def per_uid(source: Source, days: ir.Table, wanted: list[Need], today: date) -> ir.Table:
     """The measures per `uid` over the daily rows `days` up to `today`, `uid` resolved as
-    `resolved_events` resolves it. Computed in two parts, combined: the rows with a user_id
-    grouped by it straight from the scan (most of them: no join), and the anonymous ones
-    through the identities join."""
+    `resolved_events` resolves it (a linked anonymous id counts as its user), and `id_events`:
+    the events that carried the uid as their user_id. One join and one grouping: the rows are
+    about one per user and active day, far fewer than the events."""
     days = days.filter(days.day <= ibis.literal(today))
-    named = days.filter(days.user_id.notnull())
-    named = named.group_by(uid=named.user_id).aggregate(
-        **_partials(source, named, wanted, today), id_events=named.events.sum()
-    )
-    anonymous = days.filter(days.user_id.isnull())
     ids = source.table("identities").select("anonymous_id", linked_user="user_id")
-    joined = anonymous.left_join(ids, anonymous.anonymous_id == ids.anonymous_id)
-    joined = joined.select(
+    joined = days.left_join(ids, days.anonymous_id == ids.anonymous_id)
+    rows = joined.select(
         "day",
+        "events",
         "orders",
         "revenue",
         "first_at",
         "last_at",
         "last_order_at",
-        uid=ibis.coalesce(joined.linked_user, joined.anonymous_id),
+        named=joined.user_id.notnull(),
+        uid=ibis.coalesce(joined.user_id, joined.linked_user, joined.anonymous_id),
     )
-    linked = joined.group_by("uid").aggregate(**_partials(source, joined, wanted, today))
-    linked = linked.mutate(id_events=ibis.literal(0, type=dt.int64))
-    both = named.union(linked.select(*named.columns).cast(named.schema()), distinct=False)
-    measures = {c: _combine(both, c) for c in named.columns if c != "uid"}
-    return both.group_by("uid").aggregate(**measures)
+    return rows.group_by("uid").aggregate(
+        **_partials(source, rows, wanted, today), id_events=rows.events.sum(where=rows.named)
+    )
 
 
 def event_counts(source: Source, needs: list[Need], today: date) -> ir.Table:
