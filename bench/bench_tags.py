@@ -43,9 +43,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from tests.profiles import reference as ref
 
 from bench.common import BENCH_DIR, DEMO_END, Result, sized_main, timed_cpu
@@ -83,14 +82,15 @@ def prepare(users: int, days: int) -> Path:
         return folder
     shutil.rmtree(folder, ignore_errors=True)
     files = generate_files(folder / "files", users=users, days=days, seed=7, end=DEMO_END)
-    events = pq.read_table(files.events_path)
-    zone = ZoneInfo(TIMEZONE)
-    first_instant = datetime.combine(DEMO_END, datetime.min.time(), tzinfo=zone)
-    last = pc.greater_equal(events["timestamp"], pa.scalar(first_instant.astimezone(UTC)))
+    first_instant = datetime.combine(DEMO_END, datetime.min.time(), tzinfo=ZoneInfo(TIMEZONE))
     before = folder / "files" / "before.parquet"
-    pq.write_table(events.filter(pc.invert(last)), before)
-    pq.write_table(events.filter(last), folder / LAST_DAY)
-    del events
+    with duckdb.connect() as con:  # streams: the whole file does not fit in memory at 2M users
+        for path, keep in ((before, "<"), (folder / LAST_DAY, ">=")):
+            con.execute(
+                f"COPY (SELECT * FROM read_parquet(?) WHERE timestamp {keep} ?) "
+                f"TO '{path}' (FORMAT parquet)",
+                [str(files.events_path), first_instant.astimezone(UTC)],
+            )
     settings = _settings(folder / "yesterday")
     for kind, path in (("users", files.users_path), ("events", before)):
         summary = import_paths(settings, kind, [path])  # type: ignore[arg-type]

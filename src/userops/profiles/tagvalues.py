@@ -247,6 +247,20 @@ def _drop_stage(wh: Warehouse) -> None:
     _drop(wh, STAGE)
 
 
+def _materialise(wh: Warehouse, name: str, rows: ir.Table) -> None:
+    """A temporary table `name` of the rows' user_id, value and number, typed as stored, rows
+    without a user or a value left out. The rows are computed once, then deleted: a filter on
+    `value` straight over them would compute it twice (DuckDB inlines a computed column into
+    the filter), and a value read from JSON costs."""
+    typed = rows.select(
+        user_id=rows.user_id.cast("string"),
+        value=rows.value.cast("string"),
+        number=rows.number.cast("float64"),
+    )
+    wh.ibis.create_table(name, typed, temp=True)
+    wh.duckdb.execute(f"DELETE FROM {name} WHERE user_id IS NULL OR value IS NULL")  # noqa: S608
+
+
 def stage(wh: Warehouse, rows: ir.Table | pa.Table) -> int:
     """Materialise a tag's rows (user_id, value, number) in a temporary table; rows without a
     user or a value are left out, and two values for one user are refused."""
@@ -263,9 +277,7 @@ def stage(wh: Warehouse, rows: ir.Table | pa.Table) -> int:
         finally:
             con.unregister(_ARROW)
     else:
-        clean = rows.filter(rows.user_id.notnull(), rows.value.notnull())
-        staged = clean.select("user_id", "value", "number")
-        wh.ibis.create_table(STAGE, staged, temp=True)
+        _materialise(wh, STAGE, rows)
     total, distinct = con.execute(
         "SELECT count(*), count(DISTINCT user_id) FROM _uo_tag_stage"
     ).fetchone() or (0, 0)
@@ -314,15 +326,8 @@ def stage_batch(
     staged: dict[str, int] = {}
     try:
         for i, (code, rows) in enumerate(tables.items()):
-            clean = rows.filter(rows.user_id.notnull(), rows.value.notnull())
-            clean = clean.select(
-                user_id=clean.user_id.cast("string"),
-                value=clean.value.cast("string"),
-                number=clean.number.cast("float64"),
-            )
             name = f"{BATCH}_{i}"
-            sql = ibis.to_sql(clean, dialect="duckdb")
-            con.execute(f"CREATE TEMP TABLE {name} AS {sql}")
+            _materialise(wh, name, rows)
             _BATCHES.setdefault(wh, {})[code] = name
             distinct = "count(*)" if unique else "count(DISTINCT user_id)"
             total, users = con.execute(

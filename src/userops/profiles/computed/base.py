@@ -56,10 +56,12 @@ class Model(Generic[P]):
     def expression(
         self, source: Source, raw: Mapping[str, Any] | None, output: str, *, today: date
     ) -> ir.Table:
-        """The tag's values as of local day `today`, straight from the warehouse tables."""
+        """The tag's values as of local day `today`, straight from the warehouse tables (users
+        without a value left out: `build` may give them a null one, which the writer drops)."""
         params = self.parse(raw)
         facts = user_facts(source, self.needs(params), today=today)
-        return self.build(facts, params, output, source, today)
+        rows = self.build(facts, params, output, source, today)
+        return rows.filter(rows.value.notnull())
 
 
 def tag_rows(user_id: ir.Value, value: ir.Value, number: ir.Value | None = None) -> dict[str, Any]:

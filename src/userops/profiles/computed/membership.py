@@ -20,7 +20,6 @@ from datetime import date, datetime, timedelta
 from typing import Any, Final
 
 import ibis
-import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 import pyarrow as pa
 
@@ -89,23 +88,17 @@ def _non_empty(value: ir.StringValue) -> ir.BooleanValue:
 
 
 def join_paths(source: Source, today: date) -> ir.Table:
-    """user_id, value: `channel/sub-source` of each user who has either."""
+    """user_id, value: `channel/sub-source` of each user who has either (null for the others)."""
     users = source.table("users")
     end = instant(source, today + timedelta(days=1))
     users = users.filter(users.created_at.isnull() | (users.created_at < end))
     detail = JsonField(users.traits, "register_source_detail", source.engine).string()
-    # read the JSON once per user: the path's cases name the detail many times
-    users = users.select("user_id", "channel", detail=detail)
-    channel, detail = users.channel, users.detail
-    path = ibis.cases(
-        (_non_empty(channel) & _non_empty(detail), channel.concat("/", detail)),
-        (_non_empty(channel), channel),
-        (_non_empty(detail), detail),
-        else_=ibis.null(dt.string),
-    )
-    t = users.select(user_id=users.user_id, path=path)
-    t = t.filter(t.path.notnull())
-    return t.select(**tag_rows(t.user_id, t.path))
+    # an engine inlines `detail` (the JSON read) wherever the path names it: name it twice
+    channel, detail = users.channel.nullif(""), detail.nullif("")
+    path = ibis.coalesce(channel.concat("/", detail), channel, detail)  # concat: null if either is
+    # no filter on the path here: DuckDB would read the JSON again for it (a filter on a
+    # computed column inlines its expression); the writer leaves null values out
+    return users.select(**tag_rows(users.user_id, path))
 
 
 INVITES: Final = Need("invites", None)
