@@ -136,8 +136,8 @@ _VALUES: Final = (
 _CHANGED: Final = (
     "CREATE TEMP TABLE {name} AS "
     "SELECT coalesce(n.user_id, o.user_id) AS user_id, o.value AS old_value, "
-    "o.number AS old_number, n.value, n.number "
-    "FROM {rows} AS n FULL JOIN (SELECT user_id, value, number FROM tag_values "
+    "o.number AS old_number, n.value, n.number, o.row AS old_row "
+    "FROM {rows} AS n FULL JOIN (SELECT user_id, value, number, rowid AS row FROM tag_values "
     "WHERE tag = $tag) AS o ON n.user_id = o.user_id "
     "WHERE n.value IS DISTINCT FROM o.value OR n.number IS DISTINCT FROM o.number "
     "ORDER BY 1"
@@ -146,8 +146,9 @@ _OLD_VALUES: Final = (
     "INSERT INTO tag_changes (snapshot_date, tag, user_id, value, number) "
     "SELECT $day, $tag, user_id, old_value, old_number FROM {name}"
 )
-_REPLACE_CHANGED: Final = (
-    "DELETE FROM tag_values WHERE tag = $tag AND user_id IN (SELECT user_id FROM {name})"
+_REPLACE_CHANGED: Final = (  # by row id: the rows just read, in this transaction
+    "DELETE FROM tag_values WHERE tag = $tag "
+    "AND rowid IN (SELECT old_row FROM {name} WHERE old_row IS NOT NULL)"
 )
 _NEW_VALUES: Final = (
     "INSERT INTO tag_values (tag, user_id, value, number, refreshed_at) "

@@ -165,7 +165,9 @@ TAG_VALUES = Table(
             "or an ISO date; what conditions compare for enum and boolean tags.",
         ),
         Column("number", "float", doc="The value as a number, for number tags (and scores)."),
-        Column("refreshed_at", "timestamp", False, "When this value was computed, UTC."),
+        Column(
+            "refreshed_at", "timestamp", False, "The refresh that set this value (held since), UTC."
+        ),
     ),
     key=("tag", "user_id"),
     enforce_key=False,
