@@ -72,18 +72,25 @@ def _link(wh: Warehouse, anonymous: list[int]) -> None:
 
 def _facts(wh: Warehouse, *, kept: bool) -> list[tuple[Any, ...]]:
     days = wh.table("user_days") if kept else None
-    facts = user_facts(wh, NEEDS, today=TODAY, days=days)
+    sent = wh.table("user_invites") if kept else None
+    facts = user_facts(wh, NEEDS, today=TODAY, days=days, sent=sent)
     rows = facts.to_pyarrow().to_pylist()
     return sorted((tuple(sorted(r.items())) for r in rows), key=repr)
 
 
 def _rollup(wh: Warehouse) -> list[tuple[Any, ...]]:
-    """The rollup's sums per key and day (however many parts each is kept in)."""
-    return wh.duckdb.execute(
+    """The rollup's sums per key and day (however many parts each is kept in), then the
+    invitations per sender, invitee and day."""
+    days = wh.duckdb.execute(
         "SELECT user_id, anonymous_id, day, sum(events), sum(orders), sum(revenue), "
         "min(first_at), max(last_at), max(last_order_at) FROM user_days GROUP BY ALL "
         "ORDER BY ALL"
     ).fetchall()
+    sent = wh.duckdb.execute(
+        "SELECT user_id, invitee, day, sum(invites) FROM user_invites GROUP BY ALL ORDER BY ALL"
+    ).fetchall()
+    assert sent, "the test data has invitations"
+    return days + sent
 
 
 def test_facts_from_the_rollup_are_the_facts_from_the_events(wh: Warehouse) -> None:
@@ -169,4 +176,14 @@ def test_a_failed_write_leaves_the_rollup_and_its_state_as_they_were(
     assert _rollup(wh) == before and daily.state(wh) == state
     monkeypatch.setattr(daily, "_save", real)
     assert daily.kept(wh).action == "appended"
+    assert _facts(wh, kept=True) == _facts(wh, kept=False)
+
+
+def test_a_rollup_of_another_layout_is_rebuilt(wh: Warehouse) -> None:
+    rng = random.Random(6)
+    _events(wh, rng, "a", 300)
+    daily.kept(wh)
+    wh.duckdb.execute("UPDATE user_days_state SET layout = layout - 1")  # an older userops
+    wh.duckdb.execute("DELETE FROM user_invites")  # which kept no invitations
+    assert daily.kept(wh).action == "rebuilt"
     assert _facts(wh, kept=True) == _facts(wh, kept=False)

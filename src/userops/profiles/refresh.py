@@ -108,7 +108,8 @@ class RefreshContext:
             self.wh.duckdb.execute(f"DROP TABLE IF EXISTS temp.main.{FACTS}")
             daily.kept(self.wh)  # the events summed per user and day, brought up to date
             days = self.wh.table(daily.USER_DAYS.name)
-            expr = user_facts(self.wh, self.needs, today=self.today, days=days)
+            sent = self.wh.table(daily.USER_INVITES.name)
+            expr = user_facts(self.wh, self.needs, today=self.today, days=days, sent=sent)
             facts = self.wh.ibis.create_table(FACTS, expr, temp=True)
             total, users = self.wh.sql(
                 f"SELECT count(*), count(DISTINCT user_id) FROM temp.main.{FACTS}"  # noqa: S608

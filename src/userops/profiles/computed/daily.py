@@ -12,8 +12,11 @@ active days are the rows' days), and the windows of the facts are whole local da
 facts computed from the rows equal the facts computed from the events. A user has about one
 row per active day: 1.8M rows for 11.6M demo events (250k users, 90 days).
 
-**Kept in the DuckDB warehouse** (`kept(wh)`, docs/decisions/0009-daily-rollup.md) as
-`user_days`, an append-only ledger of partial sums, and `user_days_state`, what it covers: the
+`invites(source, events)` does the same for the invitations the member tags count: `invite`
+events carrying a user_id, counted per sender, invitee (`properties.invitee`) and local day.
+
+**Kept in the DuckDB warehouse** (`kept(wh)`, docs/decisions/0009) as `user_days` and
+`user_invites`, append-only ledgers of partial sums, and `user_days_state`, what they cover: the
 events' count and latest `received_at`, the time zone, the rows of its last full build. When
 the only change since is new events stamped after that `received_at` (every insert stamps it;
 events are only ever appended), their sums are appended: a key's day may then have several
@@ -36,12 +39,14 @@ import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 
 from userops.analytics.base import Source
+from userops.analytics.filters import JsonField
 from userops.analytics.localday import local_day
 from userops.warehouse import schema
 from userops.warehouse.connection import Warehouse
 from userops.warehouse.transactions import transaction
 
-LAYOUT: Final = 1  # bump when the rows' meaning changes: a kept rollup is then rebuilt
+LAYOUT: Final = 2  # bump when the rows' meaning changes: a kept rollup is then rebuilt
+# 2: user_invites
 COMPACT_GROWTH: Final = 1.5  # appended rows beyond this share of the last build: rebuild
 AHEAD_DAYS: Final = 2  # local days past today the fast day arithmetic covers (clock skew)
 
@@ -73,7 +78,19 @@ USER_DAYS_STATE: Final = schema.Table(
         schema.Column("rows", "int", False, "Rows now."),
     ),
 )
+USER_INVITES: Final = schema.Table(
+    name="user_invites",
+    doc="Invitations summed per sender, invitee and local day, for the member tags' invitation "
+    "counts; derived from `events`, kept with `user_days`.",
+    columns=(
+        schema.Column("user_id", "string", False, "The sender (an invite event's user_id)."),
+        schema.Column("invitee", "string", doc="properties.invitee, when a string."),
+        schema.Column("day", "date", False, "Local day in the warehouse's time zone."),
+        schema.Column("invites", "int", False),
+    ),
+)
 COLUMNS: Final = USER_DAYS.column_names
+INVITE_EVENT: Final = "invite"
 
 
 def daily(source: Source, events: ir.Table, *, until: date) -> ir.Table:
@@ -100,6 +117,20 @@ def daily(source: Source, events: ir.Table, *, until: date) -> ir.Table:
     return sums.select(*COLUMNS)
 
 
+def invites(source: Source, events: ir.Table, *, until: date) -> ir.Table:
+    """The `invite` events carrying a user_id, counted per sender (`user_id`), `invitee` (the
+    string `properties.invitee`, else null) and local day."""
+    sent = events.filter(events.event == INVITE_EVENT, events.user_id.notnull())
+    invitee = JsonField(sent.properties, "invitee", source.engine).string()
+    rows = sent.select(
+        user_id=sent.user_id,
+        invitee=invitee,
+        day=local_day(source, sent.timestamp, since=None, until=until),
+    )
+    counted = rows.group_by(["user_id", "invitee", "day"]).aggregate(invites=rows.count())
+    return counted.select(*USER_INVITES.column_names)
+
+
 # -- kept in the DuckDB warehouse ------------------------------------------------------------
 
 
@@ -122,7 +153,7 @@ class Kept:
 
 
 def ensure_tables(wh: Warehouse) -> None:
-    for table in (USER_DAYS, USER_DAYS_STATE):
+    for table in (USER_DAYS, USER_INVITES, USER_DAYS_STATE):
         wh.duckdb.execute(schema.duckdb_ddl(table))
 
 
@@ -139,10 +170,13 @@ def _today(wh: Warehouse) -> date:
 
 
 def _insert(wh: Warehouse, events: ir.Table) -> int:
-    """Append the sums of `events`, in key order: the facts group the rows by user, which
-    DuckDB does faster over rows that come in runs of one key (a fifth, at 2M users)."""
-    expr = daily(wh, events, until=_today(wh) + timedelta(days=AHEAD_DAYS))
-    expr = expr.order_by(["user_id", "anonymous_id", "day"])
+    """Append the sums of `events` (and their invitations), in key order: the facts group the
+    rows by user, which DuckDB does faster over rows that come in runs of one key (a fifth, at
+    2M users). Returns the rows added to `user_days`."""
+    until = _today(wh) + timedelta(days=AHEAD_DAYS)
+    sent = ibis.to_sql(invites(wh, events, until=until), dialect="duckdb")
+    wh.duckdb.execute(f"INSERT INTO user_invites {sent}")
+    expr = daily(wh, events, until=until).order_by(["user_id", "anonymous_id", "day"])
     sql = ibis.to_sql(expr, dialect="duckdb")
     row = wh.duckdb.execute(f"INSERT INTO user_days {sql}").fetchone()
     return int(row[0]) if row else 0
@@ -220,6 +254,7 @@ def rebuild(wh: Warehouse) -> Kept:
     with transaction(wh.duckdb, bulk="checkpoint"):
         count, latest = _covered(wh)
         wh.duckdb.execute("DELETE FROM user_days")
+        wh.duckdb.execute("DELETE FROM user_invites")
         rows = _insert(wh, wh.table("events"))
         _save(wh, State(LAYOUT, wh.timezone, count, latest, rows, rows))
     return Kept("rebuilt", rows)

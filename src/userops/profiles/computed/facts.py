@@ -19,7 +19,8 @@ the warehouse by a refresh, or summed on the fly), resolved to users in one join
 identities (a linked anonymous id counts as its user, as `analytics.base.resolved_events`
 resolves it) and grouped per user: sums, min and max, and the active days as bit sets (one bit
 per local day of the window, 62 days per BIGINT word, OR-ed, then counted). Counts of one
-event name (grade's `events` measure) and invitations are read from the events themselves.
+event name (grade's `events` measure) are read from the events themselves; invitations from
+the invitations summed per sender, invitee and day (`daily.invites`).
 
 Everything is an Ibis expression over a `Source`, so the facts (and every tag built on them)
 compile for DuckDB and ClickHouse alike; `tests/conformance/test_tags.py` runs both.
@@ -38,12 +39,10 @@ import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 
 from userops.analytics.base import Source, day_start, resolved_events
-from userops.analytics.filters import JsonField
 from userops.analytics.localday import local_day
-from userops.profiles.computed.daily import daily
+from userops.profiles.computed.daily import daily, invites
 
 NeedKind = Literal["orders", "revenue", "active_days", "events", "invites", "invitees"]
-INVITE_EVENT = "invite"
 INSTANT = dt.Timestamp(timezone="UTC", scale=6)
 
 
@@ -80,24 +79,19 @@ def days_before(source: Source, ts: ir.TimestampValue, today: date) -> ir.Intege
     return ibis.literal(today).delta(day_number(source, ts, today), unit="day")
 
 
-def invitations(source: Source, today: date, needs: list[Need]) -> ir.Table:
+def invitations(source: Source, today: date, needs: list[Need], sent: ir.Table) -> ir.Table:
     """sender, and per invitation need: invite events a user sent (with their own user_id,
-    never anonymously) and the distinct non-empty `properties.invitee` they name."""
-    events = source.table("events")
-    end = instant(source, today + timedelta(days=1))
-    sent = events.filter(
-        events.event == INVITE_EVENT, events.user_id.notnull(), events.timestamp < end
-    )
-    invitee = JsonField(sent.properties, "invitee", source.engine).string()
-    sent = sent.select(sender=sent.user_id, timestamp=sent.timestamp, invitee=invitee)
+    never anonymously) and the distinct non-empty `properties.invitee` they name, from the
+    invitations summed per sender, invitee and day (`daily.invites`)."""
+    sent = sent.filter(sent.day <= ibis.literal(today))
     measures: dict[str, ir.Value] = {}
     for need in needs:
-        inside = _inside(source, sent.timestamp, need, today)
+        inside = _inside_days(sent.day, need, today)
         if need.kind == "invites":
-            measures[need.column] = sent.count(where=inside)
+            measures[need.column] = sent.invites.sum(where=inside)
         else:
             measures[need.column] = sent.invitee.nunique(where=inside & (sent.invitee != ""))
-    return sent.group_by("sender").aggregate(**measures)
+    return sent.group_by(sender="user_id").aggregate(**measures)
 
 
 def _first_day(need: Need, end_day: date) -> date:
@@ -216,14 +210,23 @@ def event_counts(source: Source, needs: list[Need], today: date) -> ir.Table:
 
 
 def user_facts(
-    source: Source, needs: Iterable[Need], *, today: date, days: ir.Table | None = None
+    source: Source,
+    needs: Iterable[Need],
+    *,
+    today: date,
+    days: ir.Table | None = None,
+    sent: ir.Table | None = None,
 ) -> ir.Table:
-    """The facts as of local day `today` (the module's docstring). `days`: the events summed per
-    key and day (`daily`), kept in the warehouse (`daily.kept`) or, by default, summed here."""
+    """The facts as of local day `today` (the module's docstring). `days` and `sent`: the
+    events and the invitations summed per day (`daily.daily`, `daily.invites`), kept in the
+    warehouse (`daily.kept`) or, by default, summed here."""
     end = instant(source, today + timedelta(days=1))
+    events = source.table("events")
+    events = events.filter(events.timestamp < end)
     if days is None:
-        events = source.table("events")
-        days = daily(source, events.filter(events.timestamp < end), until=today)
+        days = daily(source, events, until=today)
+    if sent is None:
+        sent = invites(source, events, until=today)
     wanted = sorted(set(needs), key=lambda n: n.column)
     day_needs = [n for n in wanted if n.kind in {"orders", "revenue", "active_days"}]
     uids = per_uid(source, days, day_needs, today)
@@ -233,8 +236,8 @@ def user_facts(
         uids = uids.left_join(counts, uids.uid == counts.counter).drop("counter")
     invite_needs = [n for n in wanted if n.kind in {"invites", "invitees"}]
     if invite_needs:
-        sent = invitations(source, today, invite_needs)
-        uids = uids.left_join(sent, uids.uid == sent.sender).drop("sender")
+        counted = invitations(source, today, invite_needs, sent)
+        uids = uids.left_join(counted, uids.uid == counted.sender).drop("sender")
 
     users = source.table("users")
     users = users.filter(users.created_at.isnull() | (users.created_at < end))
