@@ -222,7 +222,7 @@ def kept(wh: Warehouse) -> Kept:
 
 
 class _Abandon(Exception):
-    pass
+    """Raised inside an append's transaction to roll it back."""
 
 
 def _append(wh: Warehouse, old: State) -> Kept | None:
