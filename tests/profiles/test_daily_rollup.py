@@ -11,6 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import ibis
 import pytest
 
 from userops.profiles.computed import daily
@@ -71,8 +72,12 @@ def _link(wh: Warehouse, anonymous: list[int]) -> None:
 
 
 def _facts(wh: Warehouse, *, kept: bool) -> list[tuple[Any, ...]]:
-    days = wh.table("user_days") if kept else None
-    sent = wh.table("user_invites") if kept else None
+    if kept:
+        days, sent = wh.table("user_days"), wh.table("user_invites")
+    else:  # summed from the events here (by default the facts would take a current rollup)
+        events = wh.table("events")
+        days = daily.daily(wh, events, until=TODAY)
+        sent = daily.invites(wh, events, until=TODAY)
     facts = user_facts(wh, NEEDS, today=TODAY, days=days, sent=sent)
     rows = facts.to_pyarrow().to_pylist()
     return sorted((tuple(sorted(r.items())) for r in rows), key=repr)
@@ -187,3 +192,27 @@ def test_a_rollup_of_another_layout_is_rebuilt(wh: Warehouse) -> None:
     wh.duckdb.execute("DELETE FROM user_invites")  # which kept no invitations
     assert daily.kept(wh).action == "rebuilt"
     assert _facts(wh, kept=True) == _facts(wh, kept=False)
+
+
+def test_readers_take_the_rollup_only_while_it_covers_every_event(wh: Warehouse) -> None:
+    rng = random.Random(7)
+    _events(wh, rng, "a", 300)
+    assert daily.current(wh) is None  # never kept
+    daily.kept(wh)
+    assert daily.current(wh) is not None
+    by_default = sorted(
+        (
+            tuple(sorted(r.items()))
+            for r in user_facts(wh, NEEDS, today=TODAY).to_pyarrow().to_pylist()
+        ),
+        key=repr,
+    )
+    assert by_default == _facts(wh, kept=False)
+    assert "user_days" in _sql(wh)
+    _events(wh, rng, "b", 10)
+    assert daily.current(wh) is None  # an event it does not cover: the readers sum the events
+    assert "user_days" not in _sql(wh)
+
+
+def _sql(wh: Warehouse) -> str:
+    return str(ibis.to_sql(user_facts(wh, NEEDS, today=TODAY), dialect="duckdb"))

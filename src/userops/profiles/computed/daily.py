@@ -34,6 +34,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
+import duckdb
 import ibis
 import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
@@ -194,6 +195,23 @@ def _save(wh: Warehouse, new: State) -> None:
 def _covered(wh: Warehouse) -> tuple[int, Any]:
     row = wh.duckdb.execute("SELECT count(*), max(received_at) FROM events").fetchone()
     return (int(row[0]), row[1]) if row else (0, None)
+
+
+def current(source: Source) -> tuple[ir.Table, ir.Table] | None:
+    """`user_days` and `user_invites` when `source` is a DuckDB warehouse whose kept rollup
+    covers exactly its events now (what a refresh left, no event since), else None: then the
+    readers sum the events on the fly. Reads only."""
+    if not isinstance(source, Warehouse) or source.engine != "duckdb":
+        return None
+    try:
+        row = source.duckdb.execute(
+            "SELECT layout, timezone, events, received_at FROM user_days_state"
+        ).fetchone()
+    except duckdb.CatalogException:  # never kept here
+        return None
+    if row is None or tuple(row) != (LAYOUT, source.timezone, *_covered(source)):
+        return None
+    return source.table(USER_DAYS.name), source.table(USER_INVITES.name)
 
 
 def kept(wh: Warehouse) -> Kept:

@@ -40,6 +40,7 @@ import ibis.expr.types as ir
 
 from userops.analytics.base import Source, day_start, resolved_events
 from userops.analytics.localday import local_day
+from userops.profiles.computed.daily import current as daily_current
 from userops.profiles.computed.daily import daily, invites
 
 NeedKind = Literal["orders", "revenue", "active_days", "events", "invites", "invitees"]
@@ -218,8 +219,11 @@ def user_facts(
     sent: ir.Table | None = None,
 ) -> ir.Table:
     """The facts as of local day `today` (the module's docstring). `days` and `sent`: the
-    events and the invitations summed per day (`daily.daily`, `daily.invites`), kept in the
-    warehouse (`daily.kept`) or, by default, summed here."""
+    events and the invitations summed per day (`daily.daily`, `daily.invites`), as kept in
+    the warehouse (`daily.kept`); by default the kept ones when they cover every event
+    (`daily.current`), else summed here."""
+    if days is None and sent is None:
+        days, sent = daily_current(source) or (None, None)
     end = instant(source, today + timedelta(days=1))
     events = source.table("events")
     events = events.filter(events.timestamp < end)
