@@ -342,7 +342,7 @@ def _relinked(
         found = con.execute(
             f"SELECT i.anonymous_id, i.user_id, epoch_us(i.linked_at) AS at "  # noqa: S608
             f"FROM identities i JOIN {_LINKED} u ON u.uid = i.anonymous_id"
-        ).fetch_arrow_table()
+        ).to_arrow_table()
     finally:
         con.unregister(_LINKED)
     if found.num_rows != links or found.num_rows > MAX_APPENDED_USERS:
