@@ -611,6 +611,9 @@ def test_the_360_masks_contact_below_admin(console: Console) -> None:
     assert f'id="trait-phone">{PHONE}<' in admin and f'id="trait-email">{EMAIL}<' in admin
     for tag in found.tags:
         assert f'data-tag="{tag.code}"' in admin
+        assert tag.since is not None  # each value says since when the user has held it
+        since = tag.since.astimezone(console.app.state.runtime.settings.tz)
+        assert f'data-tag="{tag.code}" title="this value since {since:%Y-%m-%d %H:%M}"' in admin
     stage = found.as_json(reveal=True)["history"]["lifecycle_stage"]
     assert stage and f"{stage[0]['since']}" in admin
 

@@ -72,6 +72,7 @@ def _grouped_tags(request: Request, tags: list[dict[str, Any]]) -> list[dict[str
                 **tag,
                 "title": named(request, tag["name"], tag["name_en"], tag["code"]),
                 "shown": named(request, tag["label"], tag["label_en"], tag["value"]),
+                "since_at": datetime.fromisoformat(tag["since"]) if tag.get("since") else None,
             }
         )
     ranked = sorted(groups, key=lambda c: order.index(c) if c in order else len(order))
