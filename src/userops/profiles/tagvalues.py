@@ -223,19 +223,17 @@ def _write_days(
         "DELETE FROM tag_changes WHERE tag = $tag AND snapshot_date IN ($before, $day)",
         {**params, "before": before, "day": snapshot_date},
     )
+    if before is not None and before != latest:  # the older day's changes against this one
+        con.execute(_DIFF.format(before=_BEFORE, after=rows), {**params, "day": before})
     if after is not None:  # a day slotted in before the latest: the values stay
-        if before is not None:
-            con.execute(_DIFF.format(before=_BEFORE, after=rows), {**params, "day": before})
         con.execute(_DIFF.format(before=rows, after=_AFTER), {**params, "day": snapshot_date})
     elif latest is None:  # the tag's first snapshot: its values
         con.execute("DELETE FROM tag_values WHERE tag = ?", [tag])
         con.execute(_VALUES.format(rows=rows), {**params, "at": refreshed_at})
     else:  # the new latest snapshot (or the latest again): only the values that differ
         con.execute(_CHANGED.format(name=_CHANGES, rows=rows), params)
-        if before == latest:  # their old values are the previous day's
+        if before == latest:  # their old values are the previous day's changes
             con.execute(_OLD_VALUES.format(name=_CHANGES), {**params, "day": before})
-        elif before is not None:  # the latest day again: the day before is rebuilt
-            con.execute(_DIFF.format(before=_BEFORE, after=rows), {**params, "day": before})
         con.execute(_REPLACE_CHANGED.format(name=_CHANGES), params)
         con.execute(_NEW_VALUES.format(name=_CHANGES), {**params, "at": refreshed_at})
     con.execute(
