@@ -105,6 +105,7 @@ def test_profiles_console_in_chromium(server: Server) -> None:
             expect(page.locator("#preview-count")).to_be_visible()
             page.click("#group-r > .group-add .add-condition")
             expect(page.locator('[data-path="r.1"]')).to_be_visible()
+            settled()  # a change made while the new row is still being swapped in is lost
             page.select_option('select[name="kind.r.1"]', "event")
             settled()
             page.fill('input[name="field.r.1"]', "purchase")
