@@ -302,29 +302,40 @@ def test_a_busy_process_refuses_a_second_refresh(fresh: Refreshable) -> None:
     assert results == ["refused"]
 
 
-def test_tags_evaluated_alone_match_the_batch(
+def test_models_written_straight_from_the_facts_match_staged_ones(
     fresh: Refreshable, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The warehouse models are staged together in one query; when that fails, each tag is
-    evaluated on its own (so a failure is its own) and gives the same rows."""
+    """The models over the run's facts are read straight into the comparison with the current
+    values (no staged copy); staged, they give the same rows. A model whose parameters are
+    wrong fails on its own either way."""
     with session_scope(fresh.engine) as session:
         tag = session.scalar(select(TagDefinition).where(TagDefinition.code == "value_grade"))
         assert tag is not None
         tag.definition = {**tag.definition, "params": {"shares": [1, 2, 3]}}
     expected = ref.builtin_tags(fresh.world.frames, _default_params())
+    how: dict[str, bool] = {}
+    write = tagvalues.replace_values
+
+    def spy(wh: Warehouse, tag: str, rows: Any, **kw: Any) -> tagvalues.Written:
+        how[tag] = kw.get("direct", False)
+        return write(wh, tag, rows, **kw)
+
+    monkeypatch.setattr(refresh.tagvalues, "replace_values", spy)
+    checked = [t for t in BUILTIN_WAREHOUSE_TAGS if t != "value_grade"]
     with fresh.warehouse() as wh:
-        batched = _run(fresh, wh)
-        assert batched.detail["tags"]["value_grade"]["status"] == "failed"
-        assert "'shares'" in batched.detail["tags"]["value_grade"]["error"]
-        together = {t: _values(wh, t) for t in BUILTIN_WAREHOUSE_TAGS if t != "value_grade"}
-
-        def broken(*_: Any) -> dict[str, int]:
-            raise RuntimeError("the batch failed")
-
-        monkeypatch.setattr(refresh.tagvalues, "stage_batch", broken)
-        alone = _run(fresh, wh, force=True)
-        assert alone.count("refreshed") == len(taxonomy.BUILTIN_TAGS) - 1
-        for code, values in together.items():
+        direct = _run(fresh, wh)
+        assert direct.detail["tags"]["value_grade"]["status"] == "failed"
+        assert "'shares'" in direct.detail["tags"]["value_grade"]["error"]
+        straight = {t: _values(wh, t) for t in checked}
+        assert {t for t, d in how.items() if d} == set(checked) - {"member_join_path"}
+        for code in checked:
+            tagvalues.drop_tag(wh, code)
+        how.clear()
+        monkeypatch.setattr(refresh, "_over_facts", lambda _: False)
+        staged = _run(fresh, wh, force=True)
+        assert staged.count("refreshed") == len(taxonomy.BUILTIN_TAGS) - 1
+        assert not any(how.values())
+        for code, values in straight.items():
             assert _values(wh, code) == values == ref.as_dict(expected[code]), code
 
 

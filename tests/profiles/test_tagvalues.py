@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import duckdb
+import ibis.expr.types as ir
 import pyarrow as pa
 import pytest
 
@@ -43,8 +45,20 @@ def _table(rows: Rows) -> pa.Table:
     )
 
 
-def _write(wh: Warehouse, tag: str, rows: Rows, day: date) -> None:
-    tagvalues.replace_values(wh, tag, _table(rows), snapshot_date=day, refreshed_at=NOW)
+def _expression(wh: Warehouse, rows: Rows) -> ir.Table:
+    """The rows as a query over a table (as a refresh's models are), for a `direct` write."""
+    con = wh.duckdb
+    con.register("rows_arrow", _table(rows))
+    con.execute("CREATE OR REPLACE TEMP TABLE rows_for_a_write AS SELECT * FROM rows_arrow")
+    con.unregister("rows_arrow")
+    return wh.table("rows_for_a_write")
+
+
+def _write(
+    wh: Warehouse, tag: str, rows: Rows, day: date, *, direct: bool = False, at: datetime = NOW
+) -> None:
+    table = _expression(wh, rows) if direct else _table(rows)
+    tagvalues.replace_values(wh, tag, table, snapshot_date=day, refreshed_at=at, direct=direct)
 
 
 def _read(wh: Warehouse, tag: str, day: date) -> Rows:
@@ -72,7 +86,15 @@ def _random_rows(rng: random.Random, before: Rows | None) -> Rows:
     return rows
 
 
-def test_every_day_reads_back_what_was_written_in_any_order(wh: Warehouse) -> None:
+@pytest.mark.parametrize("way", ["staged", "direct", "direct, late"])
+def test_every_day_reads_back_what_was_written_in_any_order(
+    wh: Warehouse, way: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`direct, late`: every direct write goes unstaged into its transaction, which finds the
+    day is no new latest one and stages the rows there (a later day written meanwhile)."""
+    direct = way != "staged"
+    if way == "direct, late":
+        monkeypatch.setattr(tagvalues, "_new_latest", lambda *_: True)
     rng = random.Random(5)
     written: dict[date, Rows] = {}
     previous: Rows | None = None
@@ -83,7 +105,7 @@ def test_every_day_reads_back_what_was_written_in_any_order(wh: Warehouse) -> No
     for day in days:
         rows = _random_rows(rng, previous)
         previous = rows
-        _write(wh, "t", rows, day)
+        _write(wh, "t", rows, day, direct=direct)
         written[day] = rows
         for seen, expected in written.items():
             assert _read(wh, "t", seen) == expected, (day, seen)
@@ -116,29 +138,30 @@ def test_user_history_and_migration_read_the_changes(wh: Warehouse) -> None:
     assert cells == {("a", "b"): 1, ("b", None): 1, (None, "c"): 1}
 
 
-def test_a_new_day_rewrites_only_the_values_that_changed(wh: Warehouse) -> None:
+@pytest.mark.parametrize("direct", [False, True], ids=["staged", "direct"])
+def test_a_new_day_rewrites_only_the_values_that_changed(wh: Warehouse, direct: bool) -> None:
     first: Rows = {f"u{i}": ("a", float(i)) for i in range(100)}
-    _write(wh, "t", first, DAY)
+    _write(wh, "t", first, DAY, direct=direct)
     second = dict(first)
     second["u1"] = ("b", 1.0)  # a new value
     second["u2"] = ("a", 2.5)  # a new number
     del second["u3"]  # no value any more
     second["u100"] = ("c", None)  # a new user
     later = NOW + timedelta(days=1)
-    tagvalues.replace_values(
-        wh, "t", _table(second), snapshot_date=DAY + timedelta(days=1), refreshed_at=later
-    )
+    _write(wh, "t", second, DAY + timedelta(days=1), direct=direct, at=later)
     assert _current(wh, "t") == second
     stamped = dict(wh.sql("SELECT user_id, refreshed_at FROM tag_values WHERE tag = 't'"))
     rewritten = {u for u, at in stamped.items() if at == later}
     assert rewritten == {"u1", "u2", "u100"}
     assert all(stamped[u] == NOW for u in set(second) - rewritten)
     assert _read(wh, "t", DAY) == first and _read(wh, "t", DAY + timedelta(days=1)) == second
+    assert wh.sql("SELECT snapshot_date, users FROM tag_snapshot_days ORDER BY 1") == [
+        (DAY, 100),
+        (DAY + timedelta(days=1), 100),
+    ]
     # the same day again with the same values: nothing rewritten, nothing in the history
     again = later + timedelta(hours=1)
-    tagvalues.replace_values(
-        wh, "t", _table(second), snapshot_date=DAY + timedelta(days=1), refreshed_at=again
-    )
+    _write(wh, "t", second, DAY + timedelta(days=1), direct=direct, at=again)
     assert dict(wh.sql("SELECT user_id, refreshed_at FROM tag_values WHERE tag = 't'")) == stamped
     assert _read(wh, "t", DAY) == first
 
@@ -151,6 +174,20 @@ def test_a_failed_write_changes_nothing(wh: Warehouse) -> None:
                                  refreshed_at=NOW)  # fmt: skip
     assert tagvalues.snapshot_dates(wh, "t") == [DAY]
     assert _current(wh, "t") == {"u1": ("a", None)}
+
+
+def test_a_direct_write_failing_midway_changes_nothing(wh: Warehouse) -> None:
+    """Read straight into the comparison, rows that fail while they are computed (here: a
+    value that is no number) leave the values and the history as they were."""
+    _write(wh, "t", {"u1": ("a", None), "u2": ("b", 2.0)}, DAY, direct=True)
+    rows = _expression(wh, {"u1": ("b", None), "u2": ("x", None)})
+    failing = rows.mutate(number=rows.value.cast("float64"))
+    with pytest.raises(duckdb.ConversionException):
+        tagvalues.replace_values(wh, "t", failing, snapshot_date=DAY + timedelta(1),
+                                 refreshed_at=NOW, direct=True)  # fmt: skip
+    assert tagvalues.snapshot_dates(wh, "t") == [DAY]
+    assert _current(wh, "t") == {"u1": ("a", None), "u2": ("b", 2.0)}
+    assert wh.sql("SELECT count(*) FROM tag_changes") == [(0,)]
 
 
 def _schema_2_snapshots(wh: Warehouse) -> None:

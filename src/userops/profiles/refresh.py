@@ -33,6 +33,7 @@ from datetime import date, datetime
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
+import ibis.expr.operations as ops
 import ibis.expr.types as ir
 import orjson
 import pyarrow as pa
@@ -96,7 +97,6 @@ class RefreshContext:
     now: datetime
     tz: ZoneInfo
     needs: frozenset[Need] = frozenset()
-    batch: dict[str, int] = field(default_factory=dict)  # tags staged together -> users
     _facts: ir.Table | None = None
     _members: list[dict[str, Any]] | None = None
 
@@ -125,35 +125,21 @@ class RefreshContext:
             self._members = member_tags(self.engine, at=at, tz=self.tz)
         return self._members
 
-    def stage_together(self, specs: list[TagSpec]) -> None:
-        """Stage the warehouse models' tags before any write (`tagvalues.stage_batch`: each
-        tag's rows from the one facts table); a tag whose parameters are wrong,
-        or a batch that fails, is left to be evaluated alone, so its failure is its own."""
-        tables: dict[str, ir.Table] = {}
-        for spec in specs:
-            model = computed.FACT_MODELS.get(str(spec.model))
-            if spec.kind != "computed" or model is None or spec.problem is not None:
-                continue
-            try:
-                params = model.parse(spec.params)
-            except InputError:
-                continue
-            tables[spec.code] = model.build(self.facts(), params, spec.output, self.wh, self.today)
-        try:
-            # every model gives at most one row per row of the facts (join paths: per row of
-            # `users`, whose key DuckDB enforces)
-            staged = tagvalues.stage_batch(self.wh, tables, unique=True)
-        except Exception:  # evaluated one by one instead, each failing on its own
-            self.batch = {}
-            return
-        self.batch = {code: staged.get(code, 0) for code in tables}
-
     def close(self) -> None:
-        tagvalues.drop_batch(self.wh)
-        self.batch = {}
         if self._facts is not None:
             self.wh.duckdb.execute(f"DROP TABLE IF EXISTS temp.main.{FACTS}")
             self._facts = None
+
+
+def _over_facts(rows: ir.Table | pa.Table) -> bool:
+    """The rows are a model over the run's facts alone, one row per user of them at most (the
+    facts are checked to have one row per user; every model keeps to its rows): written
+    without a staged copy (`tagvalues.replace_values`, `direct`). A model that reads more
+    (the join path reads the users' JSON traits) is staged: read straight into the
+    comparison, its plan costs twice the staging."""
+    if not isinstance(rows, ir.Table):
+        return False
+    return {t.name for t in rows.op().find(ops.PhysicalTable)} == {FACTS}
 
 
 Evaluator = Callable[[RefreshContext, TagSpec], ir.Table | pa.Table]
@@ -524,7 +510,6 @@ def _execute(
         to_compute = [s for s, fp in plan if force or previous.get(s.code) != fp]
         with use_warehouse() as wh:
             ctx = RefreshContext(engine, wh, today, now, tz, _needs(to_compute))
-            ctx.stage_together(to_compute)
         rules_changed = False
         for done, (spec, fingerprint) in enumerate(plan):
             if _STOP.is_set():
@@ -596,19 +581,15 @@ def _refresh_one(
         try:
             if spec.problem is not None:
                 raise InputError(spec.problem)
-            if spec.code in ctx.batch:
-                written = tagvalues.replace_from_batch(
-                    wh,
-                    spec.code,
-                    ctx.batch[spec.code],
-                    snapshot_date=ctx.today,
-                    refreshed_at=now,
-                )
-            else:
-                rows = EVALUATORS[spec.kind](ctx, spec)
-                written = tagvalues.replace_values(
-                    wh, spec.code, rows, snapshot_date=ctx.today, refreshed_at=now
-                )
+            rows = EVALUATORS[spec.kind](ctx, spec)
+            written = tagvalues.replace_values(
+                wh,
+                spec.code,
+                rows,
+                snapshot_date=ctx.today,
+                refreshed_at=now,
+                direct=_over_facts(rows),
+            )
         except Exception as exc:  # one failing tag must not stop the others
             message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             return TagOutcome(

@@ -9,8 +9,9 @@ snapshot day d is the user's change row with the smallest day >= d, else their c
 of a tag writes its values only.
 
 **Writing** replaces one tag at a time, all or nothing: the new values are staged in a temporary
-table first (outside any transaction), then one DuckDB transaction records the previous
-snapshot day's changes, replaces the tag's values and records the day. A process killed at any
+table first (outside any transaction; or read straight from their query, `direct` below), then
+one DuckDB transaction records the previous snapshot day's changes, replaces the tag's values
+and records the day. A process killed at any
 moment leaves the tag at its old values and history or at its new ones, never a mix; so does
 Ctrl-C. A day before the tag's latest snapshot (a refresh `--date` in the past) is slotted into
 the history and leaves the current values alone; a second refresh of a day replaces that day.
@@ -20,8 +21,9 @@ daily refresh that changes a tenth of the values writes a tenth of the rows.
 Rows are written in user order, so DuckDB's zone maps let a lookup of one user skip most of the
 table (the tables carry no index: see docs/profiles.md, "Storage").
 
-Every kind of tag (computed, rule, imported) writes through `replace_values` (or, for tags
-staged together by a refresh, `replace_from_batch`).
+Every kind of tag (computed, rule, imported) writes through `replace_values`. A refresh's
+models over its per-user facts skip the staging on a daily refresh (`direct`): their rows are
+read once, straight into the comparison with the current values, inside the transaction.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ from userops.warehouse.connection import Warehouse
 from userops.warehouse.transactions import transaction as warehouse_transaction
 
 STAGE: Final = "_uo_tag_stage"  # the temporary tables the SQL below names
-BATCH: Final = "_uo_tag_batch"
+_LATE_STAGE: Final = "_uo_tag_late_stage"
 _ARROW: Final = "_uo_tag_arrow"
 _BEFORE: Final = "_uo_tag_before"  # the state on the previous snapshot day
 _AFTER: Final = "_uo_tag_after"  # the state on the next snapshot day (a day slotted in)
@@ -178,32 +180,34 @@ def _write(
     wh: Warehouse,
     tag: str,
     rows: str,
-    users: int,
+    users: int | None,
     *,
     snapshot_date: date,
     refreshed_at: datetime,
-) -> None:
-    """Make the staged `rows` (a relation of user_id, value, number, one row per user, named by
-    this module) the tag's snapshot of `snapshot_date`, in one transaction."""
+) -> Written:
+    """Make `rows` (a relation of user_id, value, number, at most one row per user, rows without
+    a user or a value left out: a staged table named by this module, or an unstaged query, read
+    once, when `users` is None) the tag's snapshot of `snapshot_date`, in one transaction."""
     ensure_tables(wh)
     try:
         with transaction(wh):
-            _write_days(
+            users = _write_days(
                 wh, tag, rows, users, snapshot_date=snapshot_date, refreshed_at=refreshed_at
             )
     finally:
-        _drop(wh, _BEFORE, _AFTER, _CHANGES)
+        _drop(wh, _BEFORE, _AFTER, _CHANGES, _LATE_STAGE)
+    return Written(tag, users, snapshot_date)
 
 
 def _write_days(
     wh: Warehouse,
     tag: str,
     rows: str,
-    users: int,
+    users: int | None,
     *,
     snapshot_date: date,
     refreshed_at: datetime,
-) -> None:
+) -> int:
     con = wh.duckdb
     days = [
         d
@@ -215,6 +219,10 @@ def _write_days(
     after = min((d for d in days if d > snapshot_date), default=None)
     latest = days[-1] if days else None
     params: dict[str, Any] = {"tag": tag}
+    if users is None and not (latest is None or snapshot_date > latest):
+        # read more than once below: staged after all (the tag gained a later day meanwhile)
+        con.execute(f"CREATE TEMP TABLE {_LATE_STAGE} AS SELECT * FROM {rows}")  # noqa: S608
+        rows, users = _LATE_STAGE, _count(con, _LATE_STAGE)
     if before is not None and before != latest:  # an older state: rebuilt from changes
         con.execute(_STATE.format(name=_BEFORE), {**params, "day": before})
     if after is not None:
@@ -236,28 +244,32 @@ def _write_days(
             con.execute(_OLD_VALUES.format(name=_CHANGES), {**params, "day": before})
         con.execute(_REPLACE_CHANGED.format(name=_CHANGES), params)
         con.execute(_NEW_VALUES.format(name=_CHANGES), {**params, "at": refreshed_at})
+    if users is None:  # the rows were read once, into the values: count them there
+        row = con.execute("SELECT count(*) FROM tag_values WHERE tag = ?", [tag]).fetchone()
+        users = int(row[0]) if row else 0
     con.execute(
         "INSERT OR REPLACE INTO tag_snapshot_days VALUES (?, ?, ?)",
         [tag, snapshot_date, users],
     )
+    return int(users)
+
+
+def _count(con: duckdb.DuckDBPyConnection, name: str) -> int:
+    row = con.execute(f"SELECT count(*) FROM {name}").fetchone()  # noqa: S608 -- ours
+    return int(row[0]) if row else 0
 
 
 def _drop_stage(wh: Warehouse) -> None:
     _drop(wh, STAGE)
 
 
-def _materialise(wh: Warehouse, name: str, rows: ir.Table) -> None:
-    """A temporary table `name` of the rows' user_id, value and number, typed as stored, rows
-    without a user or a value left out. The rows are computed once, then deleted: a filter on
-    `value` straight over them would compute it twice (DuckDB inlines a computed column into
-    the filter), and a value read from JSON costs."""
-    typed = rows.select(
+def _typed(rows: ir.Table) -> ir.Table:
+    """The rows' user_id, value and number, typed as stored."""
+    return rows.select(
         user_id=rows.user_id.cast("string"),
         value=rows.value.cast("string"),
         number=rows.number.cast("float64"),
     )
-    wh.ibis.create_table(name, typed, temp=True)
-    wh.duckdb.execute(f"DELETE FROM {name} WHERE user_id IS NULL OR value IS NULL")  # noqa: S608
 
 
 def stage(wh: Warehouse, rows: ir.Table | pa.Table) -> int:
@@ -275,8 +287,11 @@ def stage(wh: Warehouse, rows: ir.Table | pa.Table) -> int:
             )
         finally:
             con.unregister(_ARROW)
-    else:
-        _materialise(wh, STAGE, rows)
+    else:  # computed once, then rows without a value deleted: a filter on `value` straight over
+        # them would compute it twice (DuckDB inlines a computed column into the filter), and
+        # a value read from JSON costs
+        wh.ibis.create_table(STAGE, _typed(rows), temp=True)
+        con.execute(f"DELETE FROM {STAGE} WHERE user_id IS NULL OR value IS NULL")  # noqa: S608
     total, distinct = con.execute(
         "SELECT count(*), count(DISTINCT user_id) FROM _uo_tag_stage"
     ).fetchone() or (0, 0)
@@ -296,73 +311,35 @@ def replace_values(
     *,
     snapshot_date: date,
     refreshed_at: datetime,
+    direct: bool = False,
 ) -> Written:
     """Make `rows` the tag's snapshot of `snapshot_date` (and its values, unless a later
-    snapshot exists), in one transaction."""
+    snapshot exists), in one transaction.
+
+    `direct`: the caller vouches that the expression `rows` gives each user one row at most and
+    is cheap to compute (a refresh's model over its per-user facts). When `snapshot_date` is the
+    tag's first or a new latest snapshot (a daily refresh), the rows are then read once, straight
+    into the comparison with the current values, inside the write's transaction: staging a copy
+    of 2M users first costs about as much as comparing them."""
     ensure_tables(wh)
+    if direct and isinstance(rows, ir.Table) and _new_latest(wh, tag, snapshot_date):
+        typed = _typed(rows)
+        kept = typed.filter(typed.user_id.notnull(), typed.value.notnull())
+        query = f"({ibis.to_sql(kept, dialect='duckdb')})"
+        return _write(wh, tag, query, None, snapshot_date=snapshot_date, refreshed_at=refreshed_at)
     users = stage(wh, rows)
     try:
-        _write(wh, tag, STAGE, users, snapshot_date=snapshot_date, refreshed_at=refreshed_at)
+        return _write(wh, tag, STAGE, users, snapshot_date=snapshot_date, refreshed_at=refreshed_at)
     finally:
         _drop_stage(wh)
-    return Written(tag, users, snapshot_date)
 
 
-# -- several tags computed together ----------------------------------------------------------
-
-
-def stage_batch(
-    wh: Warehouse, tables: dict[str, ir.Table], *, unique: bool = False
-) -> dict[str, int]:
-    """Materialise several tags' rows, each in its own temporary table: each is
-    then written by `replace_from_batch`, one transaction per tag. Returns the users per tag.
-    Two values for one user are refused, naming the tag, unless the caller vouches that every
-    table has one row per user (`unique`: the refresh's models, built on per-user facts whose
-    users it checked once)."""
-    drop_batch(wh)
-    ensure_tables(wh)
-    con = wh.duckdb
-    staged: dict[str, int] = {}
-    try:
-        for i, (code, rows) in enumerate(tables.items()):
-            name = f"{BATCH}_{i}"
-            _materialise(wh, name, rows)
-            _BATCHES.setdefault(wh, {})[code] = name
-            distinct = "count(*)" if unique else "count(DISTINCT user_id)"
-            total, users = con.execute(
-                f"SELECT count(*), {distinct} FROM {name}"  # noqa: S608 -- ours
-            ).fetchone() or (0, 0)
-            if total != users:
-                raise InputError(f"tag {code!r} gives a user two values")
-            staged[code] = int(total)
-    except BaseException:
-        drop_batch(wh)
-        raise
-    return staged
-
-
-_BATCHES: weakref.WeakKeyDictionary[Warehouse, dict[str, str]] = weakref.WeakKeyDictionary()
-
-
-def replace_from_batch(
-    wh: Warehouse, tag: str, users: int, *, snapshot_date: date, refreshed_at: datetime
-) -> Written:
-    """`replace_values` for a tag staged by `stage_batch`."""
-    name = _BATCHES.get(wh, {}).get(tag)
-    if name is None:
-        raise InputError(f"tag {tag!r} was not staged")
-    try:
-        _write(wh, tag, name, users, snapshot_date=snapshot_date, refreshed_at=refreshed_at)
-    finally:
-        _drop(wh, name)
-        _BATCHES.get(wh, {}).pop(tag, None)
-    return Written(tag, users, snapshot_date)
-
-
-def drop_batch(wh: Warehouse) -> None:
-    for name in _BATCHES.pop(wh, {}).values():
-        with suppress(duckdb.Error):
-            _drop(wh, name)
+def _new_latest(wh: Warehouse, tag: str, day: date) -> bool:
+    """`day` would be the tag's first snapshot or a new latest one."""
+    row = wh.duckdb.execute(
+        "SELECT max(snapshot_date) FROM tag_snapshot_days WHERE tag = ?", [tag]
+    ).fetchone()
+    return row is None or row[0] is None or row[0] < day
 
 
 def drop_tag(wh: Warehouse, tag: str) -> None:
