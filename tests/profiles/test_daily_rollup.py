@@ -128,6 +128,34 @@ def test_new_events_are_appended_and_sum_as_a_rebuild_does(wh: Warehouse) -> Non
     assert state is not None and state.events == 2450 and state.rows == state.built_rows
 
 
+def _written_in_user_order(wh: Warehouse, after: int) -> bool:
+    """The rows written after the first `after` come in the order of the users they resolve
+    to now, then day."""
+    rows = wh.duckdb.execute(
+        "SELECT coalesce(d.user_id, i.user_id, d.anonymous_id), d.day FROM user_days AS d "
+        "LEFT JOIN identities AS i ON d.anonymous_id = i.anonymous_id ORDER BY d.rowid"
+    ).fetchall()[after:]
+    return bool(rows) and rows == sorted(rows)
+
+
+def test_rows_are_written_in_the_order_of_their_users(wh: Warehouse) -> None:
+    """An anonymous id's rows lie beside its user's (the facts group them faster so): the
+    order of the users the rows resolve to when they are written."""
+    rng = random.Random(6)
+    _events(wh, rng, "a", 600)
+    _link(wh, [30, 31, 32, 33])
+    built = daily.kept(wh).rows
+    assert _written_in_user_order(wh, 0)
+    by_key = wh.duckdb.execute(
+        "SELECT coalesce(user_id, anonymous_id), day FROM user_days ORDER BY rowid"
+    ).fetchall()
+    assert by_key != sorted(by_key)  # linked anonymous rows sit with their users, not apart
+    _events(wh, rng, "b", 100)
+    _link(wh, [34])
+    assert daily.kept(wh).action == "appended"
+    assert _written_in_user_order(wh, built)
+
+
 def test_out_of_order_stamps_deletions_and_another_zone_rebuild(
     wh: Warehouse, tmp_path: Path
 ) -> None:

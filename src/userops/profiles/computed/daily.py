@@ -11,6 +11,8 @@ Every measure the facts take from the events combines over such rows (sums, min,
 active days are the rows' days), and the windows of the facts are whole local days, so the
 facts computed from the rows equal the facts computed from the events. A user has about one
 row per active day: 1.8M rows for 11.6M demo events (250k users, 90 days).
+Rows are written in the order of the users they resolve to at the time (an anonymous id's rows
+beside its user's), which the facts' grouping reads fastest.
 
 `invites(source, events)` does the same for the invitations the member tags count: `invite`
 events carrying a user_id, counted per sender, invitee (`properties.invitee`) and local day.
@@ -171,16 +173,27 @@ def _today(wh: Warehouse) -> date:
 
 
 def _insert(wh: Warehouse, events: ir.Table) -> int:
-    """Append the sums of `events` (and their invitations), in key order: the facts group the
-    rows by user, which DuckDB does faster over rows that come in runs of one key (a fifth, at
-    2M users). Returns the rows added to `user_days`."""
+    """Append the sums of `events` (and their invitations), in the order of the users they
+    belong to now (an anonymous id's rows beside its user's: `_in_user_order`). Returns the
+    rows added to `user_days`."""
     until = _today(wh) + timedelta(days=AHEAD_DAYS)
     sent = ibis.to_sql(invites(wh, events, until=until), dialect="duckdb")
     wh.duckdb.execute(f"INSERT INTO user_invites {sent}")
-    expr = daily(wh, events, until=until).order_by(["user_id", "anonymous_id", "day"])
+    expr = _in_user_order(wh, daily(wh, events, until=until))
     sql = ibis.to_sql(expr, dialect="duckdb")
     row = wh.duckdb.execute(f"INSERT INTO user_days {sql}").fetchone()
     return int(row[0]) if row else 0
+
+
+def _in_user_order(source: Source, rows: ir.Table) -> ir.Table:
+    """The rows ordered by the user they resolve to as they are written (the facts' `uid`),
+    then day. Only an order: the facts resolve every row again when they read it. DuckDB
+    groups rows that come in runs of one key much faster (the facts' grouping of 9M rows into
+    2.6M users: 2.4 s in this order, 2.9 s with each anonymous id apart from its user)."""
+    ids = source.table("identities").select(_anonymous="anonymous_id", _linked="user_id")
+    joined = rows.left_join(ids, rows.anonymous_id == ids._anonymous)
+    uid = ibis.coalesce(joined.user_id, joined._linked, joined.anonymous_id)
+    return joined.order_by([uid, joined.day]).select(*COLUMNS)
 
 
 def _save(wh: Warehouse, new: State) -> None:
