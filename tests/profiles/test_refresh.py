@@ -16,11 +16,12 @@ from sqlalchemy import select
 from tests.profiles import reference as ref
 from tests.profiles.conftest import Refreshable
 from tests.profiles.tag_data import TODAY, frames
+from userops.domain.audience import parse_rule
 from userops.errors import ConflictError, InputError
 from userops.ingest.pipeline import import_files
 from userops.membership import points
 from userops.membership.tags import member_tags
-from userops.profiles import computed, refresh, segments, tagvalues, taxonomy
+from userops.profiles import computed, livecount, refresh, segments, tagvalues, taxonomy
 from userops.store.db import session_scope
 from userops.store.models import RefreshRun, TagDefinition
 from userops.warehouse.connection import Warehouse
@@ -72,13 +73,21 @@ def test_refresh_writes_every_builtin_tag_as_the_reference(fresh: Refreshable) -
             got = _values(wh, tag)
             assert got == ref.as_dict(expected[tag]), tag
             assert _snapshot(wh, tag, TODAY) == got, tag
-        stamps = wh.sql("SELECT count(DISTINCT refreshed_at) FROM tag_values")
-    assert stamps == [(1,)]
+        stamps = wh.sql(
+            "SELECT tag, count(DISTINCT refreshed_at), min(refreshed_at) FROM tag_values "
+            "GROUP BY tag ORDER BY 3"
+        )
+    # each tag's values carry the time of its write: one per tag, in the order written
+    assert all(n == 1 for _, n, _ in stamps)
+    tagged = {tag for tag, _, _ in stamps}
+    assert [t for t, _, _ in stamps] == [t for _, _, t, _ in seen if t in tagged]
     assert [s[0] for s in seen] == list(range(1, len(seen) + 1))
     assert seen[-1][1] == len(seen) and seen[-1][2] == refresh.SEGMENTS_STEP
     info = taxonomy.get_tag(fresh.engine, "lifecycle_stage")
     assert info.tagged_users == len(expected["lifecycle_stage"])
     assert info.refreshed_at is not None
+    written = {tag: at for tag, _, at in stamps}["lifecycle_stage"]
+    assert info.refreshed_at.timestamp() == written.timestamp()
     data = run.as_json()
     assert data["failed"] == 0 and data["refreshed"] == len(taxonomy.BUILTIN_TAGS)
 
@@ -89,20 +98,20 @@ def test_second_run_skips_everything_and_force_rewrites_nothing_unchanged(
     with fresh.warehouse() as wh:
         first = _run(fresh, wh)
         before = {t: _values(wh, t) for t in BUILTIN_WAREHOUSE_TAGS}
-        times = wh.sql("SELECT DISTINCT refreshed_at FROM tag_values")
+        times = wh.sql("SELECT DISTINCT refreshed_at FROM tag_values ORDER BY 1")
         second = _run(fresh, wh)
         assert second.count("skipped") == len(taxonomy.BUILTIN_TAGS)
         assert second.count("refreshed") == 0 and second.status == "succeeded"
-        assert wh.sql("SELECT DISTINCT refreshed_at FROM tag_values") == times
+        assert wh.sql("SELECT DISTINCT refreshed_at FROM tag_values ORDER BY 1") == times
         forced = _run(fresh, wh, force=True)
         assert forced.count("refreshed") == len(taxonomy.BUILTIN_TAGS)
         assert {t: _values(wh, t) for t in BUILTIN_WAREHOUSE_TAGS} == before
         # the same values again: no row rewritten (each keeps the refresh that set it)...
-        assert wh.sql("SELECT DISTINCT refreshed_at FROM tag_values") == times
+        assert wh.sql("SELECT DISTINCT refreshed_at FROM tag_values ORDER BY 1") == times
         with session_scope(fresh.engine, read_only=True) as session:  # ...the tags refreshed
             stamps = {t.refreshed_at for t in session.scalars(select(TagDefinition))}
         assert first.finished_at is not None
-        assert len(stamps) == 1 and stamps.pop() > first.finished_at
+        assert all(at is not None and at > first.finished_at for at in stamps)
         # the same day three times: one snapshot day per tag, nothing in the history yet
         days = wh.sql("SELECT tag, count(*), max(users) FROM tag_snapshot_days GROUP BY tag")
         assert all(n == 1 and users == len(before[tag]) for tag, n, users in days if
@@ -337,6 +346,33 @@ def test_models_written_straight_from_the_facts_match_staged_ones(
         assert not any(how.values())
         for code, values in straight.items():
             assert _values(wh, code) == values == ref.as_dict(expected[code]), code
+
+
+def test_a_live_count_taken_during_a_run_sees_the_later_writes(fresh: Refreshable) -> None:
+    """A live count that loads a tag's values between two tags of one run sees what the later
+    tag writes, even when its count of values stays the same: each write is stamped after
+    every value before it, so the values' state changes with every write that changes one."""
+    churned = parse_rule({"tag": "lifecycle_stage", "op": "=", "value": "churn"})
+    first, later = TODAY + timedelta(days=1), TODAY + timedelta(days=120)  # no signup between
+    codes = ["activity_level", "lifecycle_stage"]
+    with fresh.warehouse() as wh:
+        _run(fresh, wh, first, tags=codes)
+        before = _values(wh, "lifecycle_stage")
+        taken: list[str] = []
+
+        def progress(done: int, total: int, code: str, status: str) -> None:
+            if code == "activity_level":  # written first: the live count loads the old stages
+                chosen = livecount.select(wh, churned, today=later)
+                assert chosen is not None
+                taken.append(code)
+
+        _run(fresh, wh, later, tags=codes, progress=progress)
+        assert taken == ["activity_level"]
+        after = _values(wh, "lifecycle_stage")
+        assert len(after) == len(before) and after != before  # the case a count cannot tell
+        chosen = livecount.select(wh, churned, today=later)
+        assert chosen is not None
+        assert set(chosen.ids().to_pylist()) == {u for u, (v, _) in after.items() if v == "churn"}
 
 
 def test_the_server_refreshes_tags_daily(fresh: Refreshable, tmp_path: Path) -> None:

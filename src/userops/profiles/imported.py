@@ -183,7 +183,7 @@ def import_tag_values(
     found = int(known.filter(known[USER_ID].isin(ids[USER_ID])).count().to_pyarrow().as_py())
     now = utcnow()
     # values and that day's snapshot together, as a refresh writes them (history sees imports)
-    replace_values(
+    written = replace_values(
         wh,
         code,
         staged,
@@ -194,7 +194,7 @@ def import_tag_values(
         tag = session.scalar(select(TagDefinition).where(TagDefinition.code == code))
         if tag is not None:
             tag.tagged_users = len(rows)
-            tag.refreshed_at = now
+            tag.refreshed_at = written.refreshed_at
         append_audit(
             session,
             actor=actor,

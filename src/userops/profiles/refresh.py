@@ -178,6 +178,7 @@ class TagOutcome:
     seconds: float = 0.0
     error: str | None = None
     inputs: str | None = None
+    at: datetime | None = None  # when its values were written (their `refreshed_at`)
 
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"status": self.status, "seconds": round(self.seconds, 3)}
@@ -345,7 +346,7 @@ def _record(engine: Engine, run_id: int, outcome: TagOutcome, now: datetime) -> 
         if outcome.status == "refreshed":
             tag = session.scalar(select(TagDefinition).where(TagDefinition.code == outcome.code))
             if tag is not None:
-                tag.refreshed_at = now
+                tag.refreshed_at = outcome.at or now
                 tag.tagged_users = outcome.users
 
 
@@ -521,7 +522,7 @@ def _execute(
             if unchanged and not (spec.kind == "rule" and rules_changed):
                 outcome = TagOutcome(spec.code, "skipped", inputs=fingerprint)
             else:
-                outcome = _refresh_one(ctx, use_warehouse, spec, fingerprint, now)
+                outcome = _refresh_one(ctx, use_warehouse, spec, fingerprint)
                 rules_changed = rules_changed or (
                     spec.kind == "rule" and outcome.status == "refreshed"
                 )
@@ -573,7 +574,6 @@ def _refresh_one(
     use_warehouse: WarehouseUse,
     spec: TagSpec,
     fingerprint: str,
-    now: datetime,
 ) -> TagOutcome:
     started = time.perf_counter()
     with use_warehouse() as wh:
@@ -587,7 +587,7 @@ def _refresh_one(
                 spec.code,
                 rows,
                 snapshot_date=ctx.today,
-                refreshed_at=now,
+                refreshed_at=utcnow(),  # each write its own time: readers see every write
                 direct=_over_facts(rows),
             )
         except Exception as exc:  # one failing tag must not stop the others
@@ -601,6 +601,7 @@ def _refresh_one(
         users=written.users,
         seconds=time.perf_counter() - started,
         inputs=fingerprint,
+        at=written.refreshed_at,
     )
 
 

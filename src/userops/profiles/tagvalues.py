@@ -33,7 +33,7 @@ import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, Final
 
 import duckdb
@@ -62,6 +62,7 @@ class Written:
     tag: str
     users: int
     snapshot_date: date
+    refreshed_at: datetime  # the values it set were stamped so (`_stamp`)
 
 
 @contextmanager
@@ -191,12 +192,25 @@ def _write(
     ensure_tables(wh)
     try:
         with transaction(wh):
+            stamp = _stamp(wh.duckdb, refreshed_at)
             users = _write_days(
-                wh, tag, rows, users, snapshot_date=snapshot_date, refreshed_at=refreshed_at
+                wh, tag, rows, users, snapshot_date=snapshot_date, refreshed_at=stamp
             )
     finally:
         _drop(wh, _BEFORE, _AFTER, _CHANGES, _LATE_STAGE)
-    return Written(tag, users, snapshot_date)
+    return Written(tag, users, snapshot_date, stamp)
+
+
+def _stamp(con: duckdb.DuckDBPyConnection, at: datetime) -> datetime:
+    """The `refreshed_at` of the values a write sets: `at`, or just after the latest value
+    already stored when that is later (a clock set back, two writes in one microsecond). Every
+    write that sets a value so moves the values' latest stamp, which is how readers that keep
+    the values (the live count's population) see it, even when the count stays the same."""
+    row = con.execute("SELECT max(refreshed_at) FROM tag_values").fetchone()
+    latest: datetime | None = row[0] if row else None
+    if latest is not None and latest >= at:
+        return latest + timedelta(microseconds=1)
+    return at
 
 
 def _write_days(

@@ -166,7 +166,10 @@ TAG_VALUES = Table(
         ),
         Column("number", "float", doc="The value as a number, for number tags (and scores)."),
         Column(
-            "refreshed_at", "timestamp", False, "The refresh that set this value (held since), UTC."
+            "refreshed_at",
+            "timestamp",
+            False,
+            "When the write that set this value ran (held since), UTC.",
         ),
     ),
     key=("tag", "user_id"),
