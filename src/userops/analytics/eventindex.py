@@ -42,6 +42,7 @@ import pyarrow.compute as pc
 
 from userops.analytics.base import Source, epoch_micros, resolved_events
 from userops.analytics.localday import DAY_US, offset_segments
+from userops.warehouse import stamps
 from userops.warehouse.connection import Warehouse
 
 Ints = npt.NDArray[Any]  # integer arrays (int64 times; int32 keys, days, codes and positions)
@@ -270,7 +271,7 @@ def forget(source: Source) -> None:
 
 
 def _fingerprint(wh: Warehouse) -> tuple[Any, ...]:
-    events = wh.sql("SELECT count(*), max(received_at) FROM events")[0]
+    events = stamps.state(wh, "events")
     links = wh.sql("SELECT count(*), sum(epoch_us(linked_at)) FROM identities")[0]
     return (*events, *links)
 

@@ -74,9 +74,9 @@ from userops.profiles.population import (
     ints,
     measure_key,
     population,
-    states,
 )
 from userops.warehouse.connection import Warehouse
+from userops.warehouse.stamps import states
 
 
 class Selection:

@@ -218,7 +218,7 @@ class Population:
     # --- tags -------------------------------------------------------------------------------
 
     def tag(self, source: Source, code: str, state: Any) -> TagColumn:
-        """A tag's values, as of `state` of tag_values (from `states`)."""
+        """A tag's values, as of `state` of tag_values (from `warehouse.stamps.states`)."""
         with self.lock:
             return self._tags.get((code, state), lambda: self._load_tag(source, code))
 
@@ -349,26 +349,12 @@ _CACHE: weakref.WeakKeyDictionary[Warehouse, Population] = weakref.WeakKeyDictio
 _BUILDING = threading.Lock()
 
 
-_STATES: Final = {
-    "users": "SELECT 'users', count(*), max(updated_at) FROM users",
-    "tag_values": "SELECT 'tag_values', count(*), max(refreshed_at) FROM tag_values",
-    "segment_members": "SELECT 'segment_members', count(*), max(added_at) FROM segment_members",
-}
-
-
-def states(source: Warehouse, tables: list[str]) -> dict[str, tuple[Any, ...]]:
-    """Each table's row count and latest write time, in one statement (DuckDB answers from
-    its statistics, well under a millisecond)."""
-    rows = source.sql(" UNION ALL ".join(_STATES[t] for t in tables))
-    return {str(name): (count, latest) for name, count, latest in rows}
-
-
 def population(
     source: Warehouse, index: EventIndex, users_state: Any, *, build_missing: bool = True
 ) -> Population | None:
     """The population of `source` for its current event index and state of `users` (from
-    `states`), built when missing or when either changed since (with `build_missing=False`:
-    None then)."""
+    `warehouse.stamps.states`), built when missing or when either changed since (with
+    `build_missing=False`: None then)."""
     with _BUILDING:
         cached = _CACHE.get(source)
         if cached is not None and cached.users_state == users_state:

@@ -58,6 +58,7 @@ from userops.store.models import (
 )
 from userops.store.types import utcnow
 from userops.warehouse.connection import Warehouse
+from userops.warehouse.stamps import states
 
 FACTS: Final = "_uo_facts"
 FINGERPRINT_VERSION: Final = 1  # bump when a model's definition changes
@@ -245,16 +246,10 @@ def _digest(value: Any) -> str:
 
 def warehouse_inputs(wh: Warehouse) -> dict[str, Any]:
     """What the computed tags read, summarised: row counts and latest write times."""
-    queries = {
-        "events": "SELECT count(*), max(received_at) FROM events",
-        "users": "SELECT count(*), max(updated_at) FROM users",
-        "identities": "SELECT count(*), max(linked_at) FROM identities",
+    return {
+        table: [count, latest.isoformat() if latest is not None else None]
+        for table, (count, latest) in states(wh, ["events", "users", "identities"]).items()
     }
-    out: dict[str, Any] = {}
-    for table, query in queries.items():
-        count, latest = wh.sql(query)[0]
-        out[table] = [int(count), latest.isoformat() if latest is not None else None]
-    return out
 
 
 def membership_inputs(engine: Engine) -> dict[str, Any]:

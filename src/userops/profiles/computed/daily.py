@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, Final
+from typing import Final
 from zoneinfo import ZoneInfo
 
 import duckdb
@@ -44,7 +44,7 @@ import ibis.expr.types as ir
 from userops.analytics.base import Source
 from userops.analytics.filters import JsonField
 from userops.analytics.localday import local_day
-from userops.warehouse import schema
+from userops.warehouse import schema, stamps
 from userops.warehouse.connection import Warehouse
 from userops.warehouse.transactions import transaction
 
@@ -205,11 +205,6 @@ def _save(wh: Warehouse, new: State) -> None:
     )
 
 
-def _covered(wh: Warehouse) -> tuple[int, Any]:
-    row = wh.duckdb.execute("SELECT count(*), max(received_at) FROM events").fetchone()
-    return (int(row[0]), row[1]) if row else (0, None)
-
-
 def current(source: Source) -> tuple[ir.Table, ir.Table] | None:
     """`user_days` and `user_invites` when `source` is a DuckDB warehouse whose kept rollup
     covers exactly its events now (what a refresh left, no event since), else None: then the
@@ -222,7 +217,7 @@ def current(source: Source) -> tuple[ir.Table, ir.Table] | None:
         ).fetchone()
     except duckdb.CatalogException:  # never kept here
         return None
-    if row is None or tuple(row) != (LAYOUT, source.timezone, *_covered(source)):
+    if row is None or tuple(row) != (LAYOUT, source.timezone, *stamps.state(source, "events")):
         return None
     return source.table(USER_DAYS.name), source.table(USER_INVITES.name)
 
@@ -230,7 +225,7 @@ def current(source: Source) -> tuple[ir.Table, ir.Table] | None:
 def kept(wh: Warehouse) -> Kept:
     """Bring `user_days` up to the events (appending, or rebuilding: the module's docstring)."""
     old = state(wh)
-    count, latest = _covered(wh)
+    count, latest = stamps.state(wh, "events")
     if old is not None and (old.layout, old.timezone, old.events, old.received_at) == (
         LAYOUT,
         wh.timezone,
@@ -262,7 +257,8 @@ def _append(wh: Warehouse, old: State) -> Kept | None:
     con = wh.duckdb
     try:
         with transaction(con, bulk="log"):
-            count, latest = _covered(wh)  # this transaction's view, which the insert reads
+            # this transaction's view, which the insert reads
+            count, latest = stamps.state(wh, "events")
             (stamped,) = con.execute(
                 "SELECT count(*) FROM events WHERE received_at > ?", [old.received_at]
             ).fetchone() or (0,)
@@ -283,7 +279,7 @@ def rebuild(wh: Warehouse) -> Kept:
     """Sum every event again, in one transaction committed straight into the file."""
     ensure_tables(wh)
     with transaction(wh.duckdb, bulk="checkpoint"):
-        count, latest = _covered(wh)
+        count, latest = stamps.state(wh, "events")
         wh.duckdb.execute("DELETE FROM user_days")
         wh.duckdb.execute("DELETE FROM user_invites")
         rows = _insert(wh, wh.table("events"))
