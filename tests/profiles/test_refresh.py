@@ -322,11 +322,11 @@ def test_models_written_straight_from_the_facts_match_staged_ones(
         assert tag is not None
         tag.definition = {**tag.definition, "params": {"shares": [1, 2, 3]}}
     expected = ref.builtin_tags(fresh.world.frames, _default_params())
-    how: dict[str, bool] = {}
+    how: dict[str, tuple[bool, bool]] = {}  # tag -> (unique, direct)
     write = tagvalues.replace_values
 
     def spy(wh: Warehouse, tag: str, rows: Any, **kw: Any) -> tagvalues.Written:
-        how[tag] = kw.get("direct", False)
+        how[tag] = (kw.get("unique", False), kw.get("direct", False))
         return write(wh, tag, rows, **kw)
 
     monkeypatch.setattr(refresh.tagvalues, "replace_values", spy)
@@ -336,14 +336,15 @@ def test_models_written_straight_from_the_facts_match_staged_ones(
         assert direct.detail["tags"]["value_grade"]["status"] == "failed"
         assert "'shares'" in direct.detail["tags"]["value_grade"]["error"]
         straight = {t: _values(wh, t) for t in checked}
-        assert {t for t, d in how.items() if d} == set(checked) - {"member_join_path"}
+        assert {t for t, (_, d) in how.items() if d} == set(checked) - {"member_join_path"}
+        assert how["member_join_path"] == (True, False)  # one row per user: not counted
         for code in checked:
             tagvalues.drop_tag(wh, code)
         how.clear()
         monkeypatch.setattr(refresh, "_over_facts", lambda _: False)
         staged = _run(fresh, wh, force=True)
         assert staged.count("refreshed") == len(taxonomy.BUILTIN_TAGS) - 1
-        assert not any(how.values())
+        assert not any(d for _, d in how.values())
         for code, values in straight.items():
             assert _values(wh, code) == values == ref.as_dict(expected[code]), code
 

@@ -583,6 +583,7 @@ def _refresh_one(
                 rows,
                 snapshot_date=ctx.today,
                 refreshed_at=utcnow(),  # each write its own time: readers see every write
+                unique=spec.kind == "computed" and isinstance(rows, ir.Table),
                 direct=_over_facts(rows),
             )
         except Exception as exc:  # one failing tag must not stop the others

@@ -286,9 +286,10 @@ def _typed(rows: ir.Table) -> ir.Table:
     )
 
 
-def stage(wh: Warehouse, rows: ir.Table | pa.Table) -> int:
+def stage(wh: Warehouse, rows: ir.Table | pa.Table, *, unique: bool = False) -> int:
     """Materialise a tag's rows (user_id, value, number) in a temporary table; rows without a
-    user or a value are left out, and two values for one user are refused."""
+    user or a value are left out, and two values for one user are refused (unless the caller
+    vouches for one row per user at most: `unique`)."""
     _drop_stage(wh)
     con = wh.duckdb
     if isinstance(rows, pa.Table):
@@ -306,8 +307,9 @@ def stage(wh: Warehouse, rows: ir.Table | pa.Table) -> int:
         # a value read from JSON costs
         wh.ibis.create_table(STAGE, _typed(rows), temp=True)
         con.execute(f"DELETE FROM {STAGE} WHERE user_id IS NULL OR value IS NULL")  # noqa: S608
+    users = "count(*)" if unique else "count(DISTINCT user_id)"
     total, distinct = con.execute(
-        "SELECT count(*), count(DISTINCT user_id) FROM _uo_tag_stage"
+        f"SELECT count(*), {users} FROM _uo_tag_stage"  # noqa: S608 -- ours
     ).fetchone() or (0, 0)
     if total != distinct:
         twice = con.execute(
@@ -325,23 +327,26 @@ def replace_values(
     *,
     snapshot_date: date,
     refreshed_at: datetime,
+    unique: bool = False,
     direct: bool = False,
 ) -> Written:
     """Make `rows` the tag's snapshot of `snapshot_date` (and its values, unless a later
     snapshot exists), in one transaction.
 
-    `direct`: the caller vouches that the expression `rows` gives each user one row at most and
-    is cheap to compute (a refresh's model over its per-user facts). When `snapshot_date` is the
-    tag's first or a new latest snapshot (a daily refresh), the rows are then read once, straight
-    into the comparison with the current values, inside the write's transaction: staging a copy
-    of 2M users first costs about as much as comparing them."""
+    `unique`: the caller vouches that `rows` give each user one row at most (a refresh's models:
+    one row per user of the facts or of `users`), so they are not counted for it.
+    `direct`: besides, the expression `rows` is cheap to compute (a model over the facts
+    alone). When `snapshot_date` is the tag's first or a new latest snapshot (a daily refresh),
+    the rows are then read once, straight into the comparison with the current values, inside
+    the write's transaction: staging a copy of 2M users first costs about as much as comparing
+    them."""
     ensure_tables(wh)
     if direct and isinstance(rows, ir.Table) and _new_latest(wh, tag, snapshot_date):
         typed = _typed(rows)
         kept = typed.filter(typed.user_id.notnull(), typed.value.notnull())
         query = f"({ibis.to_sql(kept, dialect='duckdb')})"
         return _write(wh, tag, query, None, snapshot_date=snapshot_date, refreshed_at=refreshed_at)
-    users = stage(wh, rows)
+    users = stage(wh, rows, unique=unique or direct)
     try:
         return _write(wh, tag, STAGE, users, snapshot_date=snapshot_date, refreshed_at=refreshed_at)
     finally:
