@@ -20,7 +20,8 @@ or identities change) and one state of `users` (row count and latest `updated_at
 stamps now()). Tag columns are kept with the state of `tag_values` (row count and latest
 `refreshed_at`: a write adds the values that changed, stamped after every value before them
 (`tagvalues._stamp`), and removes the ones that went). DuckDB answers these states
-from its statistics in well under a millisecond; a new state loads the columns again.
+from its statistics in well under a millisecond (tag_values, which has deleted rows, is
+scanned: 30 ms at 17M values); a new state loads the columns again.
 """
 
 from __future__ import annotations

@@ -6,7 +6,9 @@ Every write to these tables stamps the time it ran (`events.received_at` at inge
 or sets a newer one. What keeps something derived from a table compares the pair it was built
 from with the current one: the event index and the daily rollup (events appended since?), the
 tags' refresh fingerprints, the live count's population. DuckDB answers the pair from its
-statistics, well under a millisecond.
+statistics, well under a millisecond, for a table only ever appended to; a table with deleted
+rows (`tag_values`: each refresh deletes the changed values) is scanned, about 30 ms at 17M
+rows.
 """
 
 from __future__ import annotations
