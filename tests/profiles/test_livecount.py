@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 
@@ -37,7 +38,7 @@ from tests.profiles.test_conditions import RULES, generated
 from userops.analytics import eventindex
 from userops.domain.audience import parse_rule
 from userops.ingest.pipeline import import_files
-from userops.profiles import livecount, population, segments
+from userops.profiles import livecount, population, segments, tagvalues
 from userops.profiles.conditions import audience
 
 
@@ -396,8 +397,16 @@ def test_every_write_is_seen(writable: ProfileWorld, tmp_path: Path) -> None:
     assert both(city) == {"newcomer"}
     gold = {"tag": "rfm_group", "op": "=", "value": "金"}
     assert both(gold) == set()
-    wh.sql("DELETE FROM tag_values WHERE tag = 'rfm_group' AND user_id = 'u1'")
-    wh.sql("INSERT INTO tag_values VALUES ('rfm_group', 'u1', '金', NULL, now())")
+    rows = wh.sql("SELECT user_id, value, number FROM tag_values WHERE tag = 'rfm_group'")
+    values = {u: (v, n) for u, v, n in rows} | {"u1": ("金", None)}  # the same count of values
+    table = pa.table(
+        {
+            "user_id": list(values),
+            "value": [v for v, _ in values.values()],
+            "number": pa.array([n for _, n in values.values()], pa.float64()),
+        }
+    )
+    tagvalues.replace_values(wh, "rfm_group", table, snapshot_date=today, refreshed_at=midnight)
     assert both(gold) == {"u1"}
     member = {"segment": "seg_static"}
     assert "newcomer" not in both(member)

@@ -17,11 +17,9 @@ each by one query that joins a warehouse table to the population on the engine:
 
 Freshness: a population belongs to one event index (which `eventindex` rebuilds whenever events
 or identities change) and one state of `users` (row count and latest `updated_at`: every upsert
-stamps now()). Tag columns are kept with the state of `tag_values` (row count and latest
-`refreshed_at`: a write adds the values that changed, stamped after every value before them
-(`tagvalues._stamp`), and removes the ones that went). DuckDB answers these states
-from its statistics in well under a millisecond (tag_values, which has deleted rows, is
-scanned: 30 ms at 17M values); a new state loads the columns again.
+stamps now()). Tag columns are kept with the state of `tag_values` (the writes of tag values
+and their latest stamp, which every write keeps in `tag_values_state`). DuckDB answers these
+states in well under a millisecond (`warehouse.stamps`); a new state loads the columns again.
 """
 
 from __future__ import annotations

@@ -81,8 +81,17 @@ def ensure_tables(wh: Warehouse) -> None:
     if wh in _READY:
         return
     con = wh.duckdb
-    for table in (schema.TAG_VALUES, schema.TAG_CHANGES, schema.TAG_SNAPSHOT_DAYS):
+    for table in (
+        schema.TAG_VALUES,
+        schema.TAG_CHANGES,
+        schema.TAG_SNAPSHOT_DAYS,
+        schema.TAG_VALUES_STATE,
+    ):
         con.execute(schema.duckdb_ddl(table))
+    con.execute(  # a warehouse written before the state row: it starts from the values
+        "INSERT INTO tag_values_state SELECT 0, max(refreshed_at) FROM tag_values "
+        "WHERE NOT EXISTS (SELECT 1 FROM tag_values_state)"
+    )
     legacy = con.execute(
         "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
         "AND schema_name = 'main' AND table_name = ?",
@@ -196,6 +205,7 @@ def _write(
             users = _write_days(
                 wh, tag, rows, users, snapshot_date=snapshot_date, refreshed_at=stamp
             )
+            _count_write(wh.duckdb, stamp)
     finally:
         _drop(wh, _BEFORE, _AFTER, _CHANGES, _LATE_STAGE)
     return Written(tag, users, snapshot_date, stamp)
@@ -203,10 +213,9 @@ def _write(
 
 def _stamp(con: duckdb.DuckDBPyConnection, at: datetime) -> datetime:
     """The `refreshed_at` of the values a write sets: `at`, or just after the latest value
-    already stored when that is later (a clock set back, two writes in one microsecond). Every
-    write that sets a value so moves the values' latest stamp, which is how readers that keep
-    the values (the live count's population) see it, even when the count stays the same."""
-    row = con.execute("SELECT max(refreshed_at) FROM tag_values").fetchone()
+    already stored when that is later (a clock set back, two writes in one microsecond), so the
+    stamps of the values follow the order of their writes."""
+    row = con.execute("SELECT latest FROM tag_values_state").fetchone()
     latest: datetime | None = row[0] if row else None
     if latest is not None and latest >= at:
         return latest + timedelta(microseconds=1)
@@ -353,6 +362,15 @@ def replace_values(
         _drop_stage(wh)
 
 
+def _count_write(con: duckdb.DuckDBPyConnection, stamp: datetime | None) -> None:
+    """One more write of tag values, in its transaction (`tag_values_state`): how readers that
+    keep the values (the live count's population, through `warehouse.stamps`) see every write,
+    even one that keeps the count of values, without scanning them."""
+    con.execute(
+        "UPDATE tag_values_state SET writes = writes + 1, latest = coalesce(?, latest)", [stamp]
+    )
+
+
 def _new_latest(wh: Warehouse, tag: str, day: date) -> bool:
     """`day` would be the tag's first snapshot or a new latest one."""
     row = wh.duckdb.execute(
@@ -367,6 +385,7 @@ def drop_tag(wh: Warehouse, tag: str) -> None:
     with transaction(wh):
         for table in ("tag_values", "tag_changes", "tag_snapshot_days"):
             wh.duckdb.execute(f"DELETE FROM {table} WHERE tag = ?", [tag])  # noqa: S608
+        _count_write(wh.duckdb, None)
 
 
 # -- reading (any engine) --------------------------------------------------------------------

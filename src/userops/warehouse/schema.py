@@ -203,6 +203,17 @@ TAG_SNAPSHOT_DAYS = Table(
     key=("tag", "snapshot_date"),
 )
 
+TAG_VALUES_STATE = Table(
+    name="tag_values_state",
+    doc="One row, kept by every write of tag values in its transaction (profiles/tagvalues.py): "
+    "how readers tell that the values changed without scanning them (tag_values has deleted "
+    "rows, so DuckDB cannot answer its count or latest stamp from statistics).",
+    columns=(
+        Column("writes", "int", False, "Writes of tag values so far."),
+        Column("latest", "timestamp", doc="The latest refreshed_at written (null: none yet)."),
+    ),
+)
+
 SEGMENT_MEMBERS = Table(
     name="segment_members",
     doc="Who is in each segment: the frozen list of a static segment, the last evaluation of a "
