@@ -9,7 +9,7 @@ snapshot day d is the user's change row with the smallest day >= d, else their c
 of a tag writes its values only.
 
 **Writing** replaces one tag at a time, all or nothing: the new values are staged in a temporary
-table first (outside any transaction; or read straight from their query, `direct` below), then
+table first (outside any transaction; a `direct` write reads their query inside it), then
 one DuckDB transaction records the previous snapshot day's changes, replaces the tag's values
 and records the day. A process killed at any
 moment leaves the tag at its old values and history or at its new ones, never a mix; so does
@@ -243,7 +243,7 @@ def _write_days(
     latest = days[-1] if days else None
     params: dict[str, Any] = {"tag": tag}
     if users is None and not (latest is None or snapshot_date > latest):
-        # read more than once below: staged after all (the tag gained a later day meanwhile)
+        # read more than once below (a day slotted in, or written again): staged here
         con.execute(f"CREATE TEMP TABLE {_LATE_STAGE} AS SELECT * FROM {rows}")  # noqa: S608
         rows, users = _LATE_STAGE, _count(con, _LATE_STAGE)
     if before is not None and before != latest:  # an older state: rebuilt from changes
@@ -345,12 +345,13 @@ def replace_values(
     `unique`: the caller vouches that `rows` give each user one row at most (a refresh's models:
     one row per user of the facts or of `users`), so they are not counted for it.
     `direct`: besides, the expression `rows` is cheap to compute (a model over the facts
-    alone). When `snapshot_date` is the tag's first or a new latest snapshot (a daily refresh),
-    the rows are then read once, straight into the comparison with the current values, inside
-    the write's transaction: staging a copy of 2M users first costs about as much as comparing
-    them."""
+    alone): the query goes unstaged into the write's transaction, which decides from the tag's
+    days. When `snapshot_date` is the tag's first or a new latest snapshot (a daily refresh),
+    the rows are read once, straight into the comparison with the current values: staging a
+    copy of 2M users first costs about as much as comparing them. Any other day reads them
+    more than once, so they are staged there."""
     ensure_tables(wh)
-    if direct and isinstance(rows, ir.Table) and _new_latest(wh, tag, snapshot_date):
+    if direct and isinstance(rows, ir.Table):
         typed = _typed(rows)
         kept = typed.filter(typed.user_id.notnull(), typed.value.notnull())
         query = f"({ibis.to_sql(kept, dialect='duckdb')})"
@@ -369,14 +370,6 @@ def _count_write(con: duckdb.DuckDBPyConnection, stamp: datetime | None) -> None
     con.execute(
         "UPDATE tag_values_state SET writes = writes + 1, latest = coalesce(?, latest)", [stamp]
     )
-
-
-def _new_latest(wh: Warehouse, tag: str, day: date) -> bool:
-    """`day` would be the tag's first snapshot or a new latest one."""
-    row = wh.duckdb.execute(
-        "SELECT max(snapshot_date) FROM tag_snapshot_days WHERE tag = ?", [tag]
-    ).fetchone()
-    return row is None or row[0] is None or row[0] < day
 
 
 def drop_tag(wh: Warehouse, tag: str) -> None:
