@@ -127,10 +127,11 @@ def test_parameters_and_tags_change_with_the_change_permission(console: Console)
     assert again.status_code == 409
     patched = operator.patch(
         "/api/tags/orders_grade",
-        json={"owner": "运营部", "schedule": "manual"},
+        json={"owner": "运营部", "schedule": "manual", "description_en": "Grade by orders"},
         headers=headers(operator),
     )
     assert patched.json()["owner"] == "运营部" and patched.json()["schedule"] == "manual"
+    assert patched.json()["description_en"] == "Grade by orders"
     run = _refresh(operator, {"tags": ["orders_grade"], "date": TODAY.isoformat()})
     assert run["tags"]["orders_grade"]["status"] == "refreshed"
     gone = operator.delete("/api/tags/orders_grade", headers=headers(operator))

@@ -54,6 +54,15 @@ def test_tags_commands(run: Any) -> None:
     assert shown["params"]["scoring"] == "quantile"
     assert sum(d["users"] for d in shown["distribution"]) == shown["tagged_users"]
     assert "重要" in run("tags", "show", "rfm_group")
+    described = run(
+        "tags", "update", "rfm_group", "--description", "我们的 RFM", "--description-en", "Our RFM",
+        "--name-en", "Our RFM groups", "--json",
+    )  # fmt: skip
+    assert (described["description"], described["description_en"]) == ("我们的 RFM", "Our RFM")
+    assert described["name_en"] == "Our RFM groups"
+    assert "Our RFM" in run("tags", "show", "rfm_group")
+    cleared = run("tags", "update", "rfm_group", "--description-en", "", "--json")
+    assert (cleared["description"], cleared["description_en"]) == ("我们的 RFM", None)
     changed = run(
         "tags", "set-params", "rfm_group", "--param", "scoring=threshold",
         "--param", "recency_edges=7,30,60,90", "--param", "r_cut=4", "--json",

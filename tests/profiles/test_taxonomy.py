@@ -4,6 +4,7 @@ nothing), built-ins protected; on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -40,6 +41,17 @@ def test_builtins_are_seeded_once_and_kept_as_operators_left_them(app_engine: En
     assert [lb.name for lb in group.labels][:2] == ["重要价值", "重要发展"]
     assert group.label("general_winback").name_en == "General to win back"  # type: ignore[union-attr]
     assert taxonomy.get_tag(app_engine, "rfm_m").value_type == "number"
+
+
+def test_builtin_tags_are_described_in_both_languages(app_engine: Engine) -> None:
+    for spec in taxonomy.BUILTIN_TAGS:
+        tag = taxonomy.get_tag(app_engine, spec.code)
+        assert tag.description and tag.description_en, spec.code
+        assert re.search(r"[\u4e00-\u9fff]", tag.description), spec.code  # Chinese
+        assert re.match(r"[A-Z][a-z]", tag.description_en), spec.code  # English
+    lifecycle = taxonomy.get_tag(app_engine, "lifecycle_stage")
+    assert lifecycle.as_json()["description_en"] == lifecycle.description_en
+    assert all(stage in (lifecycle.description or "") for stage in ("引入期", "流失期"))
 
 
 def test_every_builtin_definition_is_valid(app_engine: Engine) -> None:
@@ -85,8 +97,18 @@ def test_computed_tag_crud(app_engine: Engine) -> None:
         value_type="enum",
         definition=definition,
         owner="运营部",
+        description="近 90 天的 RFM 分群",
+        description_en="RFM groups over 90 days",
         actor="alice",
     )
+    assert (tag.description, tag.description_en) == (
+        "近 90 天的 RFM 分群",
+        "RFM groups over 90 days",
+    )
+    changed = taxonomy.update_tag(app_engine, code="rfm90_group", description_en="  ")
+    assert (changed.description, changed.description_en) == ("近 90 天的 RFM 分群", None)
+    with pytest.raises(InputError, match="English description must be text"):
+        taxonomy.update_tag(app_engine, code="rfm90_group", description_en=3)
     assert tag.definition["params"]["scoring"] == "quantile"  # defaults filled in
     assert tag.definition["params"]["lookback_days"] == 90
     listed = [t.code for t in taxonomy.list_tags(app_engine, category="value")]
@@ -212,3 +234,4 @@ def test_level_schemes_get_a_member_level_tag(app_engine: Engine) -> None:
     tag = taxonomy.get_tag(app_engine, "member_level_vip")
     assert tag.definition == {"model": "member", "output": "level", "params": {"scheme": "vip"}}
     assert tag.category == "membership" and "VIP 等级" in tag.name
+    assert "'vip'" in (tag.description or "") and "'vip'" in (tag.description_en or "")

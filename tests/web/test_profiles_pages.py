@@ -141,6 +141,8 @@ def test_the_pages_speak_chinese(console: Console) -> None:
         assert "流失期" in client.get("/profiles/lifecycle").text
         assert "人群圈选" in client.get("/profiles/segments").text
         assert "基础属性" in client.get("/profiles/users/u000").text
+        described = '<p id="tag-description">引入期、成长期、成熟期、休眠期或流失期。</p>'
+        assert described in client.get("/profiles/tags/lifecycle_stage").text
     finally:
         client.cookies.delete("userops_lang")
 
@@ -201,6 +203,7 @@ def test_the_tag_page_shows_the_distribution(console: Console) -> None:
     for c in counts:
         assert f'<tr data-value="{c.value}">' in page
         assert f'data-users="{c.users}"' in page
+    assert '<p id="tag-description">Introduction, growth, maturity, dormancy' in page
     assert 'id="save-params"' not in page  # a viewer reads only
     assert 'id="preview-params"' not in page
 
@@ -289,11 +292,19 @@ def test_a_rule_tag_is_previewed_then_created(console: Console) -> None:
     made = post(
         operator,
         "/profiles/rule-tags",
-        {"code": "repeat_buyer", "name": "复购", "category": "behaviour", "definition": definition},
+        {
+            "code": "repeat_buyer",
+            "name": "复购",
+            "category": "behaviour",
+            "description": "买过两次及以上",
+            "description_en": "Bought twice or more",
+            "definition": definition,
+        },
     )
     assert made.status_code == 303 and made.headers["location"] == "/profiles/tags/repeat_buyer"
     info = taxonomy.get_tag(console.engine, "repeat_buyer")
     assert (info.kind, info.value_type, info.owner) == ("rule", "boolean", "operator")
+    assert (info.description, info.description_en) == ("买过两次及以上", "Bought twice or more")
     page = operator.get("/profiles/tags/repeat_buyer").text
     assert "definition.when" not in page and 'id="preview-rule"' in page
     # a rule tag is switched off (kept, not refreshed) and on again

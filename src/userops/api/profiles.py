@@ -56,7 +56,8 @@ class TagIn(BaseModel):
         default_factory=dict,
         examples=[{"model": "rfm", "output": "group", "params": {"lookback_days": 90}}],
     )
-    description: str | None = None
+    description: str | None = Field(default=None, description="What the tag means (Chinese).")
+    description_en: str | None = Field(default=None, description="The same in English.")
     owner: str | None = None
     schedule: str = Field(default="daily", description="daily or manual.")
 
@@ -67,6 +68,7 @@ class TagPatch(BaseModel):
     name: str | None = None
     name_en: str | None = None
     description: str | None = None
+    description_en: str | None = None
     owner: str | None = None
     category: str | None = None
     schedule: str | None = None

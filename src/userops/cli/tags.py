@@ -135,8 +135,9 @@ def show(code: CodeArg, as_json: JsonOpt = False) -> None:
     console.print(f"[bold]{info.code}[/] {info.name} ({info.name_en or '-'}): {info.kind} "
                   f"{info.value_type} tag in {info.category}, schedule {info.schedule}"
                   f"{'' if info.is_active else ', switched off'}")  # fmt: skip
-    if info.description:
-        console.print(info.description)
+    for text in dict.fromkeys((info.description, info.description_en)):
+        if text:
+            console.print(text)
     if params is not None:
         console.print(f"model {info.model} output {info.output}; parameters:")
         console.print_json(orjson.dumps(params).decode())
@@ -270,6 +271,7 @@ def create(
     ] = None,
     name_en: Annotated[str | None, typer.Option("--name-en")] = None,
     description: Annotated[str | None, typer.Option("--description")] = None,
+    description_en: Annotated[str | None, typer.Option("--description-en")] = None,
     owner: Annotated[str | None, typer.Option("--owner")] = None,
     schedule: Annotated[str, typer.Option("--schedule", help="daily or manual.")] = "daily",
     as_json: JsonOpt = False,
@@ -286,6 +288,7 @@ def create(
             kind=kind,
             definition=_definition(definition),
             description=description,
+            description_en=description_en,
             owner=owner,
             schedule=schedule,
             actor="cli",
@@ -300,6 +303,11 @@ def create(
 def update(
     code: CodeArg,
     name: Annotated[str | None, typer.Option("--name")] = None,
+    name_en: Annotated[str | None, typer.Option("--name-en", help="'' clears it.")] = None,
+    description: Annotated[str | None, typer.Option("--description", help="'' clears it.")] = None,
+    description_en: Annotated[
+        str | None, typer.Option("--description-en", help="'' clears it.")
+    ] = None,
     category: Annotated[str | None, typer.Option("--category")] = None,
     owner: Annotated[str | None, typer.Option("--owner")] = None,
     schedule: Annotated[str | None, typer.Option("--schedule", help="daily or manual.")] = None,
@@ -308,10 +316,15 @@ def update(
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Rename, move, give an owner, reschedule, or switch a tag on or off."""
+    """Rename, describe, move, give an owner, reschedule, or switch a tag on or off."""
     fields: dict[str, Any] = {"name": name, "category": category, "schedule": schedule}
-    if owner is not None:
-        fields["owner"] = owner
+    texts = {
+        "name_en": name_en,
+        "description": description,
+        "description_en": description_en,
+        "owner": owner,
+    }
+    fields.update({key: text or None for key, text in texts.items() if text is not None})
     with profile_database() as (_, engine):
         info = taxonomy.update_tag(engine, code=code, **fields, is_active=active, actor="cli")
     if as_json:

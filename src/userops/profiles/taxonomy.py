@@ -70,6 +70,7 @@ class TagInfo:
     name: str
     name_en: str | None
     description: str | None
+    description_en: str | None
     owner: str | None
     category: str
     value_type: str
@@ -99,6 +100,7 @@ class TagInfo:
             "name": self.name,
             "name_en": self.name_en,
             "description": self.description,
+            "description_en": self.description_en,
             "owner": self.owner,
             "category": self.category,
             "value_type": self.value_type,
@@ -191,6 +193,7 @@ def _tag_info(row: TagDefinition, categories: Mapping[int, str]) -> TagInfo:
         name=row.name,
         name_en=row.name_en,
         description=row.description,
+        description_en=row.description_en,
         owner=row.owner,
         category=categories[row.category_id],
         value_type=row.value_type,
@@ -407,6 +410,7 @@ def create_tag(
     definition: Mapping[str, Any] | None = None,
     name_en: str | None = None,
     description: str | None = None,
+    description_en: str | None = None,
     owner: str | None = None,
     schedule: str = "daily",
     actor: str = ACTOR_SYSTEM,
@@ -429,6 +433,7 @@ def create_tag(
             name=label,
             name_en=english,
             description=_text(description, "description"),
+            description_en=_text(description_en, "English description"),
             owner=_text(owner, "owner"),
             category_id=home.id,
             value_type=value_type,
@@ -451,6 +456,7 @@ def update_tag(
     name: str | None = None,
     name_en: Any = _UNSET,
     description: Any = _UNSET,
+    description_en: Any = _UNSET,
     owner: Any = _UNSET,
     category: str | None = None,
     schedule: str | None = None,
@@ -466,6 +472,8 @@ def update_tag(
             row.name_en = _name(name_en, "English name", required=False)
         if description is not _UNSET:
             row.description = _text(description, "description")
+        if description_en is not _UNSET:
+            row.description_en = _text(description_en, "English description")
         if owner is not _UNSET:
             row.owner = _text(owner, "owner")
         if category is not None:
@@ -569,6 +577,7 @@ class _Tag:
     model: str
     output: str
     description: str
+    description_en: str
     params_from: str | None = None
 
 
@@ -586,63 +595,78 @@ BUILTIN_CATEGORIES: Final = (
 BUILTIN_TAGS: Final = (
     _Tag(
         "rfm_group", "RFM 分群", "RFM group", "rfm", "rfm", "group",
+        "回看期内下单用户的八类经典 RFM 分群(重要价值 …… 一般挽留)。",
         "The eight classic RFM groups (重要价值 ... 一般挽留) of buyers in the lookback window.",
     ),
     _Tag(
         "rfm_r", "R 分 (最近消费)", "R score (recency)", "rfm", "rfm", "r",
+        "最近一次下单的 R 分 1-5(5 = 最近)。",
         "Recency score 1-5 of the last order (5 = most recent).", "rfm_group",
     ),
     _Tag(
         "rfm_f", "F 分 (消费频率)", "F score (frequency)", "rfm", "rfm", "f",
+        "F 分 1-5:回看期内的订单数。",
         "Frequency score 1-5: orders in the lookback window.", "rfm_group",
     ),
     _Tag(
         "rfm_m", "M 分 (消费金额)", "M score (monetary)", "rfm", "rfm", "m",
+        "M 分 1-5:回看期内的消费金额。",
         "Monetary score 1-5: revenue in the lookback window.", "rfm_group",
     ),
     _Tag(
         "value_grade", "价值等级", "Value grade", "grade", "grade", "value",
+        "按回看期内的消费金额(或其他分值)划分的 S/A/B/C/D 价值金字塔。",
         "Pyramid S/A/B/C/D on revenue (or another score) in the lookback window.",
     ),
     _Tag(
         "lifecycle_stage", "生命周期阶段", "Lifecycle stage", "lifecycle", "lifecycle", "value",
+        "引入期、成长期、成熟期、休眠期或流失期。",
         "Introduction, growth, maturity, dormancy or churn.",
     ),
     _Tag(
         "activity_level", "活跃度", "Activity level", "behaviour", "activity", "value",
+        "按近 30 天的活跃天数分为高活跃、中活跃、低活跃或沉默。",
         "High, medium, low or silent, by active days in the last 30 days.",
     ),
     _Tag(
         "intent_level", "渠道意向", "Intent by channel", "channel", "intent", "value",
+        "按获客渠道分为强意向、有意向或弱意向。",
         "Strong, medium or weak intent, by acquisition channel.",
     ),
     _Tag(
         "member_join_path", "入会路径", "Join path", "membership", "spread", "join_path",
+        "用户加入时的获客渠道与子来源。",
         "Acquisition channel and sub-source the user joined through.",
     ),
     _Tag(
         "member_invites", "邀请次数", "Invitations sent", "membership", "spread", "invites",
+        "用户发出的邀请次数。",
         "Invite events the user sent.",
     ),
     _Tag(
         "member_invitees", "邀请成功人数", "Users brought in", "membership", "spread",
-        "invitees", "Distinct users who joined through the user's invitations.",
+        "invitees", "通过该用户的邀请加入的用户数(去重)。",
+        "Distinct users who joined through the user's invitations.",
     ),
     _Tag(
         "member_self_propagation", "自传播能力", "Self-propagation", "membership", "spread",
-        "self_propagation", "None, some (1-2 users brought in) or strong (3 or more).",
+        "self_propagation", "无传播、有传播(带来 1-2 人)或强传播(3 人及以上)。",
+        "None, some (1-2 users brought in) or strong (3 or more).",
     ),
     _Tag(
         "member_loyalty", "会员忠诚度", "Member loyalty", "membership", "member", "loyalty",
+        "按首次获得积分至今的时长分为新会员(不足 90 天)、老会员(不足一年)或忠实会员。",
         "New (under 90 days), regular (under a year) or loyal, from the first points earned.",
     ),
     _Tag(
         "member_participation", "活动参与次数", "Activities taken part in", "membership",
-        "member", "participation", "Distinct incentive rules triggered in the last 90 days.",
+        "member", "participation", "近 90 天触发过的不同激励规则数。",
+        "Distinct incentive rules triggered in the last 90 days.",
     ),
     _Tag(
         "member_participation_level", "活动参与度", "Participation", "membership", "member",
-        "participation_level", "None, low (1-2 activities) or high (3 or more).",
+        "participation_level", "未参与、偶尔参与(1-2 个活动)或积极参与(3 个及以上)。",
+        "None, low (1-2 activities) or high (3 or more).",
     ),
 )  # fmt: skip
 
@@ -679,6 +703,7 @@ def _seed_tag(session: Session, spec: _Tag, params: Mapping[str, Any] | None = N
             name=spec.name,
             name_en=spec.name_en,
             description=spec.description,
+            description_en=spec.description_en,
             owner="userops",
             category_id=_category_row(session, spec.category).id,
             value_type=computed.value_type(spec.model, spec.output),
@@ -735,6 +760,7 @@ def sync_level_tags(engine: Engine) -> int:
                 "membership",
                 "member",
                 "level",
+                f"用户在等级体系 {scheme!r} 中的会员等级。",
                 f"The user's level in the level scheme {scheme!r}.",
             )
             made += _seed_tag(session, spec, {"scheme": scheme})

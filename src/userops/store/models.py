@@ -638,6 +638,7 @@ class TagDefinition(Base):
     name: Mapped[str] = mapped_column(String(200))
     name_en: Mapped[str | None] = mapped_column(String(200))
     description: Mapped[str | None] = mapped_column(Text)
+    description_en: Mapped[str | None] = mapped_column(Text)
     owner: Mapped[str | None] = mapped_column(String(200))
     category_id: Mapped[int] = mapped_column(ForeignKey("tag_categories.id"))
     value_type: Mapped[str] = mapped_column(String(16))

@@ -149,6 +149,7 @@ EN: Final[dict[str, str]] = {
     "profiles.rule_tag.name": "Name",
     "profiles.rule_tag.name_en": "English name",
     "profiles.rule_tag.description": "Description",
+    "profiles.rule_tag.description_en": "English description",
     "profiles.rule_tag.definition": "Definition",
     "profiles.rule_tag.definition_help": (
         '{"when": RULE} makes a yes/no tag; {"cases": [...], "else": ...} a tag with several valu'
@@ -560,6 +561,7 @@ ZH_CN: Final[dict[str, str]] = {
     "profiles.rule_tag.name": "名称",
     "profiles.rule_tag.name_en": "英文名称",
     "profiles.rule_tag.description": "说明",
+    "profiles.rule_tag.description_en": "英文说明",
     "profiles.rule_tag.definition": "定义",
     "profiles.rule_tag.definition_help": (
         '{"when": 规则} 生成是/否标签；{"cases": [...], "else": ...} 生成多值标签。规则写法见 doc'

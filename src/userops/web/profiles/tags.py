@@ -215,6 +215,7 @@ def _tag_page(
         "tab": "tags",
         "tag": info,
         "tag_title": named(request, info.name, info.name_en, info.code),
+        "tag_description": named(request, info.description, info.description_en, ""),
         "counts": counts,
         "value_name": lambda c: named(request, c.name, c.name_en, c.value),
         "chart": distribution_chart(request, counts, t("profiles.col.users")),
@@ -370,7 +371,7 @@ def _rule_form(
     return render(request, "profiles/rule_tag.html", context, status_code=status_code)
 
 
-RULE_FIELDS = ("code", "name", "name_en", "category", "description", "definition")
+RULE_FIELDS = ("code", "name", "name_en", "category", "description", "description_en", "definition")
 
 
 @router.get("/rule-tags/new")
@@ -401,6 +402,7 @@ def create_rule_tag(request: Request, operator: Changer, form: Form) -> Response
             kind="rule",
             definition=definition,
             description=sent["description"] or None,
+            description_en=sent["description_en"] or None,
             owner=operator.username,
             actor=operator.username,
         )
