@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -141,6 +142,41 @@ def test_concurrent_requests_share_commits_and_get_their_own_answers(
     assert warehouse.sql("SELECT count(*) FROM events") == [(8 * 99,)]
     [(batches,)] = warehouse.sql("SELECT count(DISTINCT batch_id) FROM events")
     assert batches == access.uses
+
+
+def test_identifies_written_in_one_group_add_up_as_if_written_one_by_one(
+    warehouse: Warehouse,
+) -> None:
+    """Traits of one user sent by separate requests that the writer commits together: each
+    request's traits are kept, later ones over earlier ones, as when each is written alone."""
+    access = _Counting(warehouse)
+    writer = GroupWriter(access)
+    access.gate.clear()
+    traits = [
+        {"city": "杭州", "plan": "pro", "pets": {"cat": 1}},
+        {"email": "a@example.com", "plan": "vip"},
+        {"pets": None, "gender": "female"},
+    ]
+    futures = [
+        writer.submit(
+            to_rows(
+                [{"type": "identify", "messageId": f"id{i}", "userId": "u1", "traits": t,
+                  "timestamp": "2026-11-01T00:00:00Z"}],
+                call="identify",
+                received_at=RECEIVED,
+            )
+        )
+        for i, t in enumerate(traits)
+    ]  # fmt: skip
+    access.gate.set()
+    assert [f.result(timeout=60).accepted for f in futures] == [1, 1, 1]
+    writer.close()
+    assert access.uses <= 2
+    [(city, email, gender, bag)] = warehouse.sql(
+        "SELECT city, email, gender, traits FROM users WHERE user_id = 'u1'"
+    )
+    assert (city, email, gender) == ("杭州", "a@example.com", "female")
+    assert json.loads(bag) == {"plan": "vip"}  # pets set, then removed by a null
 
 
 def test_a_request_that_breaks_its_group_fails_alone(warehouse: Warehouse) -> None:

@@ -1,4 +1,5 @@
-"""User traits and items: upsert on the key, NULL keeps, bags merge, re-import changes nothing."""
+"""User traits and items: upsert on the key, rows of a key applied in turn (NULL keeps, bags
+merge), re-import changes nothing."""
 
 from __future__ import annotations
 
@@ -36,13 +37,22 @@ def test_users_upsert_merge_and_reimport(warehouse: Warehouse, tmp_path: Path) -
         "user_id,city,occupation,vip_note,pets\nu1,,teacher,,cat\nu1,北京,,,\n",
     )
     s2 = run(warehouse, tmp_path, "users", update)
-    assert (s2.accepted, s2.duplicates) == (1, 1)  # last row per user wins within a file
+    assert (s2.accepted, s2.duplicates) == (1, 1)  # one user changed, by two rows
     [(channel, gender, birthday, city, occupation, traits)] = warehouse.sql(
         "SELECT channel, gender, birthday, city, occupation, traits FROM users WHERE user_id = 'u1'"
     )
     assert (channel, gender, birthday, city) == ("paid_search", "female", date(1995, 4, 1), "北京")
-    assert occupation is None  # the winning (last) row had no occupation: the stored NULL stays
-    assert json.loads(traits) == {"vip_note": "gold"}
+    assert occupation == "teacher"  # rows of one user apply in turn: the later one has none
+    assert json.loads(traits) == {"vip_note": "gold", "pets": "cat"}
+    # Two files in one import give what the two imports one after the other give.
+    together = write(tmp_path / "t1.csv", "user_id,email,pets\nu9,a@example.com,dog\n")
+    apart = write(tmp_path / "t2.csv", "user_id,phone,pets\nu9,13800000000,\n")
+    joint = import_files(warehouse, "users", [together, apart], quarantine_dir=tmp_path / "q")
+    assert joint.accepted == 1
+    [(email, phone, bag)] = warehouse.sql(
+        "SELECT email, phone, traits FROM users WHERE user_id = 'u9'"
+    )
+    assert (email, phone, json.loads(bag)) == ("a@example.com", "13800000000", {"pets": "dog"})
 
 
 def test_user_bad_rows(warehouse: Warehouse, tmp_path: Path) -> None:

@@ -107,13 +107,23 @@ ON CONFLICT (anonymous_id) DO UPDATE
 
 
 def _upsert_keyed(con: duckdb.DuckDBPyConnection, norm: str, table: Table, bag: str) -> int:
-    """Upsert the last row per key; count only rows that change something."""
-    key = table.key[0]
-    fields = [c for c in table.column_names if c not in (key, "updated_at")]
+    """Upsert the good rows per key, folded in their order over what is stored: a column takes
+    the last value given (a missing one keeps what was there), the JSON bag merges each row's
+    object in turn (RFC 7396: a null removes a key). Counts only keys that change something."""
+    key = quote_ident(table.key[0])
+    fields = [c for c in table.column_names if c not in (table.key[0], "updated_at")]
+    folded = ", ".join(
+        f"list({quote_ident(c)} ORDER BY __key) FILTER (WHERE {quote_ident(c)} IS NOT NULL)"
+        if c == bag
+        else f"arg_max({quote_ident(c)}, __key) FILTER (WHERE {quote_ident(c)} IS NOT NULL)"
+        for c in fields
+    )
+    merge = "lambda x, y: json_merge_patch(x, y)"
     merged = {
         c: (
-            f"CASE WHEN o.{c} IS NULL OR n.{c} IS NULL THEN coalesce(n.{c}, o.{c}) "
-            f"ELSE json_merge_patch(o.{c}, n.{c}) END"
+            f"CASE WHEN n.{c} IS NULL THEN o.{c} "
+            f"WHEN o.{c} IS NULL THEN list_reduce(n.{c}, {merge}) "
+            f"ELSE list_reduce(list_prepend(o.{c}, n.{c}), {merge}) END"
             if c == bag
             else f"coalesce(n.{quote_ident(c)}, o.{quote_ident(c)})"
         )
@@ -126,20 +136,20 @@ def _upsert_keyed(con: duckdb.DuckDBPyConnection, norm: str, table: Table, bag: 
         else f"CAST(({merged[c]}) AS VARCHAR) IS DISTINCT FROM CAST(o.{c} AS VARCHAR)"
         for c in fields
     )
-    cols = ", ".join(quote_ident(c) for c in (key, *fields, "updated_at"))
+    cols = ", ".join(quote_ident(c) for c in (table.key[0], *fields, "updated_at"))
     updates = ", ".join(
         f"{quote_ident(c)} = excluded.{quote_ident(c)}" for c in (*fields, "updated_at")
     )
+    names = ", ".join(quote_ident(c) for c in fields)
     return _row_count(
         con.execute(
             f"""
 INSERT INTO {quote_ident(table.name)} ({cols})
-SELECT n.{quote_ident(key)}, {select}, now()
-FROM (SELECT * FROM {norm} WHERE __reason IS NULL
-      QUALIFY row_number() OVER (PARTITION BY {quote_ident(key)} ORDER BY __key DESC) = 1) n
-LEFT JOIN {quote_ident(table.name)} o ON o.{quote_ident(key)} = n.{quote_ident(key)}
-WHERE o.{quote_ident(key)} IS NULL OR {changed}
-ON CONFLICT ({quote_ident(key)}) DO UPDATE SET {updates}
+SELECT n.{key}, {select}, now()
+FROM (SELECT {key}, {folded} FROM {norm} WHERE __reason IS NULL GROUP BY {key}) n ({key}, {names})
+LEFT JOIN {quote_ident(table.name)} o ON o.{key} = n.{key}
+WHERE o.{key} IS NULL OR {changed}
+ON CONFLICT ({key}) DO UPDATE SET {updates}
 """
         )
     )
