@@ -321,8 +321,14 @@ def test_bad_items_are_named_and_the_good_ones_kept(api: Api) -> None:
             "traits": {"birthday": "31/02/1990"},
         },
         {"type": "alias", "userId": "u1", "messageId": "half-alias", "timestamp": T0},
+        {"type": "track", "messageId": "nul-id", "userId": "a\u0000b", "event": "open",
+         "timestamp": T0},
+        {"type": "track", "messageId": "blank-id", "userId": "  ", "event": "open",
+         "timestamp": T0},
+        {"type": "track", "messageId": "skewed", "userId": "u1", "event": "open",
+         "originalTimestamp": "9999-01-01T00:00:00Z", "sentAt": "0001-01-02T00:00:00Z"},
         track("good2"),
-    ]
+    ]  # fmt: skip
     response = api.post("/v1/batch", {"batch": batch})
     assert response.status_code == 400
     body = response.json()
@@ -343,9 +349,12 @@ def test_bad_items_are_named_and_the_good_ones_kept(api: Api) -> None:
         7: ("bad-revenue", 'properties.revenue "lots" is not a number within ±10^16'),
         8: ("bad-trait", 'traits: birthday "31/02/1990" is not a date (YYYY-MM-DD)'),
         9: ("half-alias", "an alias needs previous_id and user_id"),
+        10: ("nul-id", "user_id contains a control character (a tab, a line break, a NUL...)"),
+        11: ("blank-id", "missing id: user_id or anonymous_id is required"),
+        12: ("skewed", 'timestamp "9999-01-01T00:00:00Z" is out of range (1970-2200)'),
     }
     assert (
-        "9 of 11 messages rejected" in body["message"]
+        "12 of 14 messages rejected" in body["message"]
         and "the other 2 were stored" in body["message"]
     )
     assert sorted(events(api)) == ["good1", "good2"]

@@ -42,6 +42,12 @@ RECEIVED = datetime(2026, 11, 1, 2, 0, tzinfo=UTC)
             "2026-11-01T02:05:00",
         ),
         ({}, "2026-11-01T02:10:00Z", RECEIVED.isoformat()),
+        # a skew past the calendar's ends: the device's time goes on, to be judged by the rules
+        (
+            {"originalTimestamp": "9999-01-01T00:00:00Z", "sentAt": "0001-01-02T00:00:00Z"},
+            None,
+            "9999-01-01T00:00:00Z",
+        ),
         ({"timestamp": 1700000000}, None, "1700000000"),
     ],
 )

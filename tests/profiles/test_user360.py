@@ -121,6 +121,16 @@ def test_users_known_only_from_events_and_unknown_users(refreshed: Refreshable) 
             user360.profile(refreshed.engine, wh, "nobody")
         with pytest.raises(InputError, match="limit"):
             user360.timeline(wh, no_row, limit=0)
+        with pytest.raises(InputError, match="offset 0 to 1,000,000,000"):
+            user360.timeline(wh, no_row, offset=2**63)
+        # A control character never reaches the warehouse's SQL (ingestion refuses such ids).
+        for read in (
+            lambda: user360.profile(refreshed.engine, wh, "u0\x0005"),
+            lambda: user360.timeline(wh, "u\x00"),
+            lambda: user360.search(wh, "u0\x00", reveal=True),
+        ):
+            with pytest.raises(InputError, match="contains a control character"):
+                read()
 
 
 def test_search_by_id_phone_and_email(refreshed: Refreshable) -> None:

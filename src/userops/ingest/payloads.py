@@ -181,6 +181,8 @@ def event_time(item: Mapping[str, Any], sent_at: Any, received_at: datetime) -> 
             return (received_at - (sent - device)).isoformat()
         except TypeError:  # one has an offset and the other not: no skew can be measured
             pass
+        except OverflowError:  # a skew past the calendar's ends: the device's time is checked
+            pass
     return _text(original)
 
 

@@ -114,7 +114,8 @@ def _text(
     if col_type != "VARCHAR":
         value = f"CAST({ref} AS VARCHAR)"
     elif source.fmt in ("parquet", "arrow"):
-        value = f"NULLIF({ref}, '')"  # typed sources and the API carry exact values: no trim
+        # typed sources and the API carry exact values: not trimmed, but blank is no value
+        value = f"CASE WHEN trim({ref}) <> '' THEN {ref} END"
     else:
         value = f"NULLIF(trim({ref}), '')"
     sel.columns[name] = value
@@ -123,6 +124,12 @@ def _text(
             (
                 f"length({name}) > {MAX_ID_LENGTH}",
                 _lit(f"{name} is longer than {MAX_ID_LENGTH} characters"),
+            )
+        )
+        sel.rules.append(
+            (
+                f"regexp_matches({name}, '[\\x00-\\x1f\\x7f]')",
+                _lit(f"{name} contains a control character (a tab, a line break, a NUL...)"),
             )
         )
 
@@ -154,7 +161,8 @@ def _timestamp(sel: _Select, name: str, column: str | None, source: StagedSource
             # Range comparisons, not year(): year() of a TIMESTAMPTZ costs a calendar conversion.
             f"{name} IS NOT NULL AND ({name} < TIMESTAMPTZ '1970-01-01 00:00:00+00' "
             f"OR {name} >= TIMESTAMPTZ '2201-01-01 00:00:00+00')",
-            f"{_lit(name + ' ')} || {_shown(name)} || {_lit(' is out of range (1970-2200)')}",
+            f"{_lit(name + ' ')} || {_shown(f'coalesce(__{name}_raw, CAST({name} AS VARCHAR))')}"
+            f" || {_lit(' is out of range (1970-2200)')}",  # as sent, when sent as text
         )
     )
 

@@ -14,6 +14,7 @@ whole phone number or email (user ids match by prefix for everyone).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Final
@@ -173,11 +174,24 @@ class Timeline:
         }
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+MAX_OFFSET: Final = 10**9
+
+
+def _checked(text: str, what: str) -> str:
+    """Input that names a user: no stored id holds a control character (ingestion refuses
+    them), and the warehouse's SQL must never be handed one."""
+    if _CONTROL.search(text):
+        raise InputError(f"the {what} contains a control character")
+    return text
+
+
 def timeline(source: Source, user_id: str, *, limit: int = 50, offset: int = 0) -> Timeline:
     """The user's events, newest first (ties by message id): theirs by id, and anonymous ones
     of devices linked to them."""
-    if not 1 <= limit <= MAX_PAGE or offset < 0:
-        raise InputError(f"limit must be 1 to {MAX_PAGE} and offset 0 or more")
+    if not 1 <= limit <= MAX_PAGE or not 0 <= offset <= MAX_OFFSET:
+        raise InputError(f"limit must be 1 to {MAX_PAGE} and offset 0 to {MAX_OFFSET:,}")
+    _checked(user_id, "user id")
     events = source.table("events")
     ids = source.table("identities")
     linked = ids.filter(ids.user_id == user_id).anonymous_id
@@ -330,7 +344,7 @@ def profile(
     membership: bool = True,
 ) -> Profile:
     """Everything userops knows about one user; NotFoundError when it knows nothing."""
-    user_id = user_id.strip()
+    user_id = _checked(user_id.strip(), "user id")
     if not user_id:
         raise InputError("give a user id")
     row = _user_row(source, user_id)
@@ -364,7 +378,7 @@ def search(
 ) -> list[dict[str, Any]]:
     """Users whose id starts with `query`, or whose phone or email is `query` (admins: starts
     with it); at most `limit`, by user id. Phone and email come back masked unless `reveal`."""
-    text = query.strip()
+    text = _checked(query.strip(), "search")
     if not text:
         raise InputError("give a user id, phone number or email to search for")
     if not 1 <= limit <= MAX_PAGE:
