@@ -23,6 +23,11 @@ class NotFoundError(InputError):
     """The input names something that does not exist (an operator, a scheme, a segment)."""
 
 
+class ForbiddenError(InputError):
+    """The input asks for something the operator's role may not do or see (a rule comparing
+    phone numbers for a role that sees them masked)."""
+
+
 class ConflictError(InputError):
     """The input clashes with what is stored: a taken name, an idempotency key reused for
     another request, too few points to spend."""

@@ -219,6 +219,10 @@ def test_chosen_tags_only_and_refusals(fresh: Refreshable) -> None:
         ]
         with pytest.raises(InputError, match="no tag 'nope'"):
             _run(fresh, wh, tags=["nope"])
+        # A day after today would become the tags' latest snapshot and freeze their values.
+        tomorrow = datetime.now(fresh.settings.tz).date() + timedelta(days=1)
+        with pytest.raises(InputError, match=f"as of {tomorrow}: it is after today"):
+            _run(fresh, wh, tomorrow, tags=["rfm_m"])
     assert len(refresh.list_runs(fresh.engine)) == 1
 
 
@@ -349,12 +353,15 @@ def test_models_written_straight_from_the_facts_match_staged_ones(
             assert _values(wh, code) == values == ref.as_dict(expected[code]), code
 
 
-def test_a_live_count_taken_during_a_run_sees_the_later_writes(fresh: Refreshable) -> None:
+def test_a_live_count_taken_during_a_run_sees_the_later_writes(
+    fresh: Refreshable, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A live count that loads a tag's values between two tags of one run sees what the later
     tag writes, even when its count of values stays the same: each write is stamped after
     every value before it, so the values' state changes with every write that changes one."""
     churned = parse_rule({"tag": "lifecycle_stage", "op": "=", "value": "churn"})
     first, later = TODAY + timedelta(days=1), TODAY + timedelta(days=120)  # no signup between
+    monkeypatch.setattr(refresh, "today_in", lambda tz: later)  # the clock, 120 days on
     codes = ["activity_level", "lifecycle_stage"]
     with fresh.warehouse() as wh:
         _run(fresh, wh, first, tags=codes)

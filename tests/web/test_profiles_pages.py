@@ -480,6 +480,20 @@ def test_a_bad_rule_names_its_row(console: Console) -> None:
     assert "Row 1: rule.all[0].tag: unknown tag 'no_such_tag'" in html.unescape(reply.text)
 
 
+def test_the_builder_compares_phone_only_for_admins(console: Console) -> None:
+    by_phone = {**rule_form(), "field.r.0": "phone", "op.r.0": "=", "value.r.0": "13800000000"}
+    refused = html.unescape(
+        htmx(console.clients["analyst"], "/profiles/segments/preview", by_phone).text
+    )
+    assert 'id="preview-error"' in refused
+    assert "rule.all[0]: comparing phone or email needs the admin role" in refused
+    allowed = htmx(console.clients["admin"], "/profiles/segments/preview", by_phone).text
+    assert 'id="preview-error"' not in allowed
+    presence = {**rule_form(), "field.r.0": "phone", "op.r.0": "is_set"}
+    reply = htmx(console.clients["analyst"], "/profiles/segments/preview", presence).text
+    assert 'id="preview-error"' not in reply
+
+
 def test_the_builder_adds_and_removes_rows(console: Console) -> None:
     analyst = console.clients["analyst"]
     added = htmx(analyst, "/profiles/segments/builder", {**rule_form(), "action": "add:r:group"})

@@ -17,7 +17,7 @@ from fastapi.security import APIKeyCookie, APIKeyHeader
 from starlette.responses import Response
 
 from userops.domain.roles import Permission, allows
-from userops.errors import ConflictError, InputError, NotFoundError
+from userops.errors import ConflictError, ForbiddenError, InputError, NotFoundError
 from userops.services import auth
 from userops.services.auth import OperatorInfo
 from userops.services.runtime import Runtime
@@ -103,9 +103,12 @@ def check_csrf(
 
 
 def refusal_status(exc: InputError) -> int:
-    """The HTTP status of a refused request: 404 unknown thing, 409 conflict, else 400."""
+    """The HTTP status of a refused request: 404 unknown thing, 403 not for this role, 409
+    conflict, else 400."""
     if isinstance(exc, NotFoundError):
         return status.HTTP_404_NOT_FOUND
+    if isinstance(exc, ForbiddenError):
+        return status.HTTP_403_FORBIDDEN
     if isinstance(exc, ConflictError):
         return status.HTTP_409_CONFLICT
     return status.HTTP_400_BAD_REQUEST

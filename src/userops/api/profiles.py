@@ -168,6 +168,8 @@ def get_tags(
 
 @router.post("/tags", status_code=201, summary="Add a tag (a computed one: model and params)")
 def post_tag(request: Request, operator: Changer, body: TagIn) -> Json:
+    if body.kind == "rule":
+        user360.check_contact_rule(operator.role, tag_definition=body.definition)
     return taxonomy.create_tag(
         runtime_of(request).engine, **body.model_dump(), actor=operator.username
     ).as_json()
@@ -207,6 +209,7 @@ def put_params(request: Request, code: str, operator: Changer, body: ParamsIn) -
 
 @router.put("/tags/{code}/rule", summary="Change a rule tag's rule")
 def put_rule(request: Request, code: str, operator: Changer, body: RuleIn) -> Json:
+    user360.check_contact_rule(operator.role, tag_definition=body.definition)
     return taxonomy.set_rule(
         runtime_of(request).engine, code=code, definition=body.definition, actor=operator.username
     ).as_json()

@@ -27,6 +27,7 @@ from userops.api.deps import Viewer, check_csrf, require, runtime_of, settings_o
 from userops.api.funnels import StepIn
 from userops.errors import InputError
 from userops.profiles import segments
+from userops.profiles.user360 import check_contact_rule
 from userops.services.auth import OperatorInfo
 
 router = APIRouter(prefix="/api/segments", tags=["segments"], dependencies=[Depends(check_csrf)])
@@ -103,6 +104,7 @@ def _today(request: Request, day: dt.date | None) -> dt.date:
 
 @router.post("/preview", response_model=PreviewOut, summary="Count the users a rule selects")
 def post_preview(request: Request, operator: Saver, body: Annotated[PreviewIn, Body()]) -> Json:
+    check_contact_rule(operator.role, rule=body.rule)
     runtime = runtime_of(request)
     with runtime.warehouse() as wh:
         result = segments.preview(
@@ -150,6 +152,8 @@ def post_segment(request: Request, operator: Saver, body: SegmentIn) -> Json:
         raise InputError(f"a segment from {given[0]} is a frozen list: give kind 'static'")
     runtime = runtime_of(request)
     actor = operator.username
+    if body.rule is not None:
+        check_contact_rule(operator.role, rule=body.rule)
     with runtime.warehouse() as wh:
         if body.rule is not None:
             info = segments.create_segment(
@@ -212,6 +216,7 @@ def post_segment(request: Request, operator: Saver, body: SegmentIn) -> Json:
 
 @router.put("/{code}/rule", summary="Change a dynamic segment's rule and evaluate it now")
 def put_rule(request: Request, code: str, operator: Saver, body: RuleIn) -> Json:
+    check_contact_rule(operator.role, rule=body.rule)
     runtime = runtime_of(request)
     with runtime.warehouse() as wh:
         info = segments.update_rule(

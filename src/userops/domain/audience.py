@@ -733,6 +733,23 @@ def tag_rules(tag: RuleTag) -> tuple[Rule, ...]:
     return tuple(c.when for c in tag.cases)
 
 
+CONTACT_FIELDS: Final = frozenset({"phone", "email"})
+"""Traits shown masked to roles below admin (the user 360); a rule comparing their values would
+reveal them one count at a time, so only those roles may write one."""
+
+
+def contact_comparison(rules: Mapping[str, Rule]) -> str | None:
+    """The path of the first condition comparing a contact trait's value (`is_set` and
+    `not_set` reveal nothing), among rules given by their paths; None when there is none."""
+    for root, rule in rules.items():
+        for path, c in located_conditions(rule, root):
+            if not isinstance(c, TraitCondition) or c.field not in CONTACT_FIELDS:
+                continue
+            if c.op not in PRESENCE_OPS:
+                return path
+    return None
+
+
 def referenced_tags(rule: Rule) -> frozenset[str]:
     """The codes of the tags a rule reads."""
     return frozenset(c.tag for c in conditions(rule) if isinstance(c, TagCondition))

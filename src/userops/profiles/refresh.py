@@ -434,7 +434,7 @@ def refresh_tags(
     if not _RUN_LOCK.acquire(blocking=False):
         raise ConflictError("a tag refresh is already running in this process")
     try:
-        run_id = begin_run(engine, use_warehouse, today=today, trigger=trigger, tags=tags)
+        run_id = begin_run(engine, use_warehouse, today=today, tz=tz, trigger=trigger, tags=tags)
         return _execute(
             engine,
             use_warehouse,
@@ -450,15 +450,29 @@ def refresh_tags(
         _RUN_LOCK.release()
 
 
+def today_in(tz: ZoneInfo) -> date:
+    """The local day now: the last day a run may be dated."""
+    return datetime.now(tz).date()
+
+
 def begin_run(
     engine: Engine,
     use_warehouse: WarehouseUse,
     *,
     today: date,
+    tz: ZoneInfo,
     trigger: str,
     tags: list[str] | None,
 ) -> int:
-    """Check the tags asked for, mark runs left `running` as interrupted, record a new run."""
+    """Check the day and the tags asked for, mark runs left `running` as interrupted, record
+    a new run. A day after today is refused: its snapshot would become the tags' latest, and
+    every later run (of an earlier day) would then leave their current values alone."""
+    local_today = today_in(tz)
+    if today > local_today:
+        raise InputError(
+            f"cannot refresh as of {today.isoformat()}: it is after today "
+            f"({local_today.isoformat()} in {tz.key})"
+        )
     with use_warehouse() as wh:
         wh.duckdb  # noqa: B018 -- writes need the DuckDB warehouse: refuse early otherwise
     if tags is not None:
@@ -619,7 +633,7 @@ def launch(
     if not _RUN_LOCK.acquire(blocking=False):
         raise ConflictError("a tag refresh is already running; wait for it to end")
     try:
-        run_id = begin_run(engine, use_warehouse, today=today, trigger=trigger, tags=tags)
+        run_id = begin_run(engine, use_warehouse, today=today, tz=tz, trigger=trigger, tags=tags)
     except BaseException:
         _RUN_LOCK.release()
         raise

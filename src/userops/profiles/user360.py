@@ -24,8 +24,14 @@ import orjson
 from sqlalchemy import Engine
 
 from userops.analytics.base import Source
+from userops.domain.audience import (
+    BooleanRuleTag,
+    contact_comparison,
+    parse_rule,
+    parse_rule_tag,
+)
 from userops.domain.roles import allows
-from userops.errors import InputError, NotFoundError
+from userops.errors import ForbiddenError, InputError, NotFoundError
 from userops.membership import levels, points
 from userops.profiles import tagvalues, taxonomy
 from userops.profiles.taxonomy import TagInfo
@@ -56,6 +62,32 @@ SEARCH_LIMIT: Final = 20
 def may_see_contact(role: str) -> bool:
     """Whether a role sees phone numbers and emails unmasked (admins only)."""
     return allows(role, "admin")
+
+
+def check_contact_rule(role: str, *, rule: Any = None, tag_definition: Any = None) -> None:
+    """Refuse a segment's rule (or a rule tag's definition) that compares phone or email values
+    when `role` sees them masked: its counts would reveal them. A rule that does not parse
+    passes: the call this guards names its bad part."""
+    if may_see_contact(role):
+        return
+    try:
+        if tag_definition is not None:
+            tag = parse_rule_tag(tag_definition)
+            rules = (
+                {"definition.when": tag.when}
+                if isinstance(tag, BooleanRuleTag)
+                else {f"definition.cases[{i}].when": c.when for i, c in enumerate(tag.cases)}
+            )
+        else:
+            rules = {"rule": parse_rule(rule)}
+    except InputError:
+        return
+    path = contact_comparison(rules)
+    if path is not None:
+        raise ForbiddenError(
+            f"{path}: comparing phone or email needs the admin role (your role sees them "
+            "masked); 'is_set' and 'not_set' are allowed"
+        )
 
 
 def mask_phone(phone: str) -> str:

@@ -4,7 +4,7 @@ and the names of tags and values in the page's language."""
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Request
@@ -12,8 +12,9 @@ from sqlalchemy import Engine
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
+from userops.profiles.user360 import check_contact_rule
 from userops.services.auth import OperatorInfo
-from userops.web.deps import locale_of, require, runtime_of, settings_of
+from userops.web.deps import current_operator, locale_of, require, runtime_of, settings_of
 from userops.web.i18n import Translator, translator
 from userops.web.rendering import render
 
@@ -31,6 +32,13 @@ async def form_data(request: Request) -> FormData:
 
 
 Form = Annotated[FormData, Depends(form_data)]
+
+
+def guard_contact(request: Request, *, rule: Any = None, tag_definition: Any = None) -> None:
+    """`user360.check_contact_rule` for the signed-in operator's role."""
+    operator = current_operator(request)
+    role = operator.role if operator is not None else ""
+    check_contact_rule(role, rule=rule, tag_definition=tag_definition)
 
 
 def engine_of(request: Request) -> Engine:

@@ -34,6 +34,7 @@ from userops.web.profiles.common import (
     Form,
     engine_of,
     field,
+    guard_contact,
     is_htmx,
     named,
     not_found,
@@ -83,6 +84,7 @@ def _evaluate(request: Request, tree: Node, ctx: Context) -> dict[str, Any]:
     preview = None
     if built.rule is not None:
         try:
+            guard_contact(request, rule=built.rule)
             with runtime_of(request).warehouse() as wh:
                 preview = segments.preview(
                     wh, built.rule, today=today(request), engine=engine_of(request), sample=SAMPLE
@@ -221,6 +223,7 @@ def create(request: Request, operator: Analyst, form: Form) -> Response:
     try:
         if built.rule is None:
             raise InputError(built.error or "the rule is not complete")
+        guard_contact(request, rule=built.rule)
         runtime = runtime_of(request)
         with runtime.warehouse() as wh:
             created = segments.create_segment(
@@ -268,6 +271,7 @@ def update_rule(request: Request, code: str, operator: Analyst, form: Form) -> R
     try:
         if built.rule is None:
             raise InputError(built.error or "the rule is not complete")
+        guard_contact(request, rule=built.rule)
         runtime = runtime_of(request)
         with runtime.warehouse() as wh:
             changed = segments.update_rule(

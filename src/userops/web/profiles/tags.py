@@ -30,6 +30,7 @@ from userops.web.profiles.common import (
     Form,
     engine_of,
     field,
+    guard_contact,
     is_htmx,
     named,
     not_found,
@@ -251,6 +252,7 @@ def _preview(
         with runtime_of(request).warehouse() as wh:
             if info is None or info.kind == "rule":
                 definition = _definition(form)
+                guard_contact(request, tag_definition=definition)
                 if info is None:
                     return reports.preview_rule_tag(wh, definition, today=today(request)), None
                 return reports.preview_tag(
@@ -323,8 +325,10 @@ def save_rule(request: Request, code: str, operator: Changer, form: Form) -> Res
     if info is None:
         return not_found(request)
     try:
+        definition = _definition(form)
+        guard_contact(request, tag_definition=definition)
         taxonomy.set_rule(
-            engine_of(request), code=code, definition=_definition(form), actor=operator.username
+            engine_of(request), code=code, definition=definition, actor=operator.username
         )
     except InputError as exc:
         return _tag_page(request, info, sent=form, error=str(exc), status_code=400)
@@ -392,6 +396,7 @@ def create_rule_tag(request: Request, operator: Changer, form: Form) -> Response
     sent = {name: field(form, name, limit=100_000) for name in RULE_FIELDS}
     try:
         definition = _definition(form)
+        guard_contact(request, tag_definition=definition)
         created = taxonomy.create_tag(
             engine_of(request),
             code=sent["code"],
