@@ -4,6 +4,7 @@ on SQLite and PostgreSQL, members checked against the independent reference."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
@@ -16,7 +17,7 @@ from userops.analytics.filters import Filters, TraitFilter
 from userops.analytics.funnels import FunnelSpec, funnel
 from userops.analytics.retention import retention, retention_cell_users
 from userops.errors import ConflictError, InputError, NotFoundError
-from userops.profiles import segments
+from userops.profiles import segments, taxonomy
 from userops.store.db import make_engine, session_scope
 from userops.store.migrate import upgrade
 from userops.store.models import AuditEntry, Segment
@@ -293,3 +294,53 @@ def test_retention_cell_segment(pw: ProfileWorld, engine: Engine) -> None:
         "retention by week (first activity): cohort 2026-10-12, period 2, not retained"
     )
     segments.delete_segment(engine, pw.wh, "lost", actor="t")
+
+
+def test_rules_never_read_themselves_or_what_is_gone(pw: ProfileWorld, engine: Engine) -> None:
+    """Rule tags and segments read each other: a rule naming what does not exist, or reading
+    itself through others (each refresh would flip it), is refused by path; a tag or segment
+    still read is not deleted (its readers would silently select no one)."""
+
+    def rule_tag(code: str, when: dict[str, Any]) -> None:
+        taxonomy.create_tag(
+            engine, code=code, name=code, category="test", value_type="boolean", kind="rule",
+            definition={"when": when},
+        )  # fmt: skip
+
+    scored = {"tag": "score", "op": ">", "value": 5}
+    segments.create_segment(
+        engine, pw.wh, code="scored", name="x", rule=scored, actor="ann", today=TODAY
+    )
+    for when, message in [
+        ({"tag": "nope", "op": "is_set"}, "definition.when.tag: unknown tag 'nope'"),
+        ({"segment": "gone"}, "definition.when.segment: unknown segment 'gone'"),
+        ({"tag": "t1", "op": "is_set"}, r"definition.when.tag: a rule tag cannot read itself"),
+    ]:
+        with pytest.raises(InputError, match=f"^{message}"):
+            rule_tag("t1", when)
+    rule_tag("a", {"segment": "scored"})
+    rule_tag("b", {"tag": "a", "op": "is_set"})
+    with pytest.raises(InputError, match=r"^definition.when.tag: 'b' refers back to 'a' \(a -> b"):
+        taxonomy.set_rule(engine, code="a", definition={"when": {"tag": "b", "op": "not_set"}})
+    loop = {"all": [scored, {"tag": "a", "op": "is_set"}]}
+    with pytest.raises(
+        InputError, match=r"^rule.all\[1\].tag: 'a' refers back to 'scored' \(scored -> a -> scored"
+    ):
+        segments.update_rule(engine, pw.wh, "scored", loop, actor="ann", today=TODAY)
+    assert taxonomy.get_tag(engine, "a").definition == {"when": {"segment": "scored"}}
+    assert segments.get_segment(engine, "scored").rule == scored
+
+    for delete, message in [
+        (lambda: taxonomy.delete_tag(engine, code="a"), "tag 'a' is used by rule tag(s) b"),
+        (lambda: taxonomy.delete_tag(engine, code="score"), "tag 'score' is used by segment(s) "
+         "scored"),
+        (lambda: segments.delete_segment(engine, pw.wh, "scored", actor="ann"),
+         "segment 'scored' is used by rule tag(s) a"),
+    ]:  # fmt: skip
+        with pytest.raises(ConflictError, match=f"^{re.escape(message)}; change them first"):
+            delete()
+    assert {t.code for t in taxonomy.list_tags(engine)} >= {"a", "b", "score"}
+    taxonomy.delete_tag(engine, code="b")
+    taxonomy.delete_tag(engine, code="a")
+    segments.delete_segment(engine, pw.wh, "scored", actor="ann")
+    assert stored(pw, "scored") == set()

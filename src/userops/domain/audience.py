@@ -733,6 +733,13 @@ def tag_rules(tag: RuleTag) -> tuple[Rule, ...]:
     return tuple(c.when for c in tag.cases)
 
 
+def located_tag_rules(tag: RuleTag, path: str = "definition") -> dict[str, Rule]:
+    """A rule tag's rules by their paths in its definition, as errors name them."""
+    if isinstance(tag, BooleanRuleTag):
+        return {f"{path}.when": tag.when}
+    return {f"{path}.cases[{i}].when": c.when for i, c in enumerate(tag.cases)}
+
+
 CONTACT_FIELDS: Final = frozenset({"phone", "email"})
 """Traits shown masked to roles below admin (the user 360); a rule comparing their values would
 reveal them one count at a time, so only those roles may write one."""

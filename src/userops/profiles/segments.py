@@ -46,13 +46,11 @@ from userops.domain.audience import (
     check_code,
     located_conditions,
     parse_rule,
-    parse_rule_tag,
     referenced_segments,
     rule_to_json,
-    tag_rules,
 )
 from userops.errors import ConflictError, InputError, NotFoundError, UseropsError
-from userops.profiles import livecount
+from userops.profiles import livecount, references
 from userops.profiles.conditions import USER_ID, audience
 from userops.store.audit import append_audit
 from userops.store.db import session_scope
@@ -143,24 +141,10 @@ def _rule(rule: Any) -> Rule:
     return rule if not isinstance(rule, Mapping) else parse_rule(rule)
 
 
-def _stored_rules(session: Session) -> dict[str, Rule | None]:
-    """Every segment's code and parsed rule (None for a static segment or a rule that no
-    longer parses, which references nothing)."""
-    out: dict[str, Rule | None] = {}
-    for code, kind, rule in session.execute(select(Segment.code, Segment.kind, Segment.rule)):
-        parsed = None
-        if kind == "dynamic" and rule is not None:
-            try:
-                parsed = parse_rule(rule)
-            except InputError:
-                parsed = None
-        out[code] = parsed
-    return out
-
-
 def check_references(session: Session, rule: Rule, *, code: str | None = None) -> None:
     """Refuse a rule naming an unknown tag or segment, or one that would loop back to the
-    segment `code` being saved; the error names the condition by its path."""
+    segment `code` being saved (through segments or rule tags); the error names the condition
+    by its path."""
     leaves = [c for _, c in located_conditions(rule)]
     named = sorted({c.tag for c in leaves if isinstance(c, TagCondition)})
     tags = (
@@ -168,42 +152,19 @@ def check_references(session: Session, rule: Rule, *, code: str | None = None) -
         if named
         else set()
     )
-    reads_segments = any(isinstance(c, SegmentCondition) for c in leaves)
-    stored = _stored_rules(session) if reads_segments else {}
+    wanted = sorted({c.segment for c in leaves if isinstance(c, SegmentCondition)} - {code})
+    found = (
+        set(session.scalars(select(Segment.code).where(Segment.code.in_(wanted))))
+        if wanted
+        else set()
+    )
+    if code is not None:
+        references.check_no_loop(session, ("segment", code), {"rule": rule})
     for path, condition in located_conditions(rule):
         if isinstance(condition, TagCondition) and condition.tag not in tags:
             raise InputError(f"{path}.tag: unknown tag {condition.tag!r}")
-        if isinstance(condition, SegmentCondition):
-            target = condition.segment
-            if target == code:
-                raise InputError(f"{path}.segment: a segment cannot contain itself ({code!r})")
-            if target not in stored:
-                raise InputError(f"{path}.segment: unknown segment {target!r}")
-            if code is not None:
-                loop = _path_to(stored, target, code)
-                if loop is not None:
-                    chain = " -> ".join([code, *loop])
-                    raise InputError(
-                        f"{path}.segment: {target!r} refers back to {code!r} ({chain})"
-                    )
-
-
-def _path_to(stored: Mapping[str, Rule | None], start: str, goal: str) -> list[str] | None:
-    """The chain of segment references from `start` to `goal`, if there is one."""
-    seen: set[str] = set()
-    stack: list[tuple[str, list[str]]] = [(start, [start])]
-    while stack:
-        current, chain = stack.pop()
-        if current == goal:
-            return chain
-        if current in seen:
-            continue
-        seen.add(current)
-        rule = stored.get(current)
-        if rule is not None:
-            for nxt in sorted(referenced_segments(rule)):
-                stack.append((nxt, [*chain, nxt]))
-    return None
+        if isinstance(condition, SegmentCondition) and condition.segment not in found:
+            raise InputError(f"{path}.segment: unknown segment {condition.segment!r}")
 
 
 def _check_name(name: str) -> str:
@@ -522,39 +483,12 @@ def update_rule(
         return SegmentInfo.of(row)
 
 
-def _rule_tags_naming(session: Session, code: str) -> list[str]:
-    names = []
-    for tag_code, definition in session.execute(
-        select(TagDefinition.code, TagDefinition.definition).where(TagDefinition.kind == "rule")
-    ):
-        try:
-            rules = tag_rules(parse_rule_tag(definition))
-        except InputError:
-            continue
-        if any(code in referenced_segments(r) for r in rules):
-            names.append(tag_code)
-    return names
-
-
 def delete_segment(engine: Engine, wh: Warehouse, code: str, *, actor: str) -> None:
     """Delete a segment and its members; refused while another segment or a rule tag reads
     it."""
     with session_scope(engine) as session:
         row = _load(session, code)
-        users = sorted(
-            other
-            for other, rule in _stored_rules(session).items()
-            if rule is not None and code in referenced_segments(rule)
-        )
-        if users:
-            raise ConflictError(
-                f"segment {code!r} is used by segment(s) {', '.join(users)}; change them first"
-            )
-        tags = _rule_tags_naming(session, code)
-        if tags:
-            raise ConflictError(
-                f"segment {code!r} is used by rule tag(s) {', '.join(tags)}; change them first"
-            )
+        references.refuse_readers(session, ("segment", code))
         append_audit(
             session,
             actor=actor,

@@ -22,9 +22,16 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from userops.domain.audience import BooleanRuleTag, parse_rule_tag
+from userops.domain.audience import (
+    BooleanRuleTag,
+    SegmentCondition,
+    TagCondition,
+    located_conditions,
+    located_tag_rules,
+    parse_rule_tag,
+)
 from userops.errors import ConflictError, InputError, NotFoundError
-from userops.profiles import computed
+from userops.profiles import computed, references
 from userops.store.audit import ACTOR_SYSTEM, append_audit
 from userops.store.db import make_engine, session_scope
 from userops.store.models import (
@@ -32,6 +39,7 @@ from userops.store.models import (
     TAG_KINDS,
     TAG_VALUE_TYPES,
     LevelScheme,
+    Segment,
     TagCategory,
     TagDefinition,
 )
@@ -379,6 +387,21 @@ def delete_category(engine: Engine, *, code: str, actor: str = ACTOR_SYSTEM) -> 
 # -- tags ------------------------------------------------------------------------------------
 
 
+def _check_rule_references(session: Session, code: str, definition: Mapping[str, Any]) -> None:
+    """A rule tag may name only tags and segments that exist, and must not read itself,
+    directly or through other rule tags and segments (each refresh would flip it)."""
+    rules = located_tag_rules(parse_rule_tag(definition))
+    references.check_no_loop(session, ("tag", code), rules)
+    tags = set(session.scalars(select(TagDefinition.code)))
+    segments = set(session.scalars(select(Segment.code)))
+    for root, rule in rules.items():
+        for path, c in located_conditions(rule, root):
+            if isinstance(c, TagCondition) and c.tag not in tags:
+                raise InputError(f"{path}.tag: unknown tag {c.tag!r}")
+            if isinstance(c, SegmentCondition) and c.segment not in segments:
+                raise InputError(f"{path}.segment: unknown segment {c.segment!r}")
+
+
 def _check_definition(kind: str, value_type: str, definition: Mapping[str, Any]) -> dict[str, Any]:
     if kind == "computed":
         checked = computed.check_definition(definition)
@@ -445,6 +468,8 @@ def create_tag(
         session.flush()
         if kind == "computed":
             resolve_params(session, row)  # params_from must name a tag of the same model
+        if kind == "rule":
+            _check_rule_references(session, code, checked)
         append_audit(session, actor=actor, action="tags.create", target=code)
         return _tag_info(row, _category_codes(session))
 
@@ -535,6 +560,7 @@ def set_rule(
         if row.kind != "rule":
             raise InputError(f"tag {code!r} is a {row.kind} tag; only rule tags have a rule")
         checked = _check_definition("rule", row.value_type, definition)
+        _check_rule_references(session, code, checked)
         row.definition = checked
         row.updated_at = utcnow()
         append_audit(
@@ -553,6 +579,7 @@ def delete_tag(engine: Engine, *, code: str, actor: str = ACTOR_SYSTEM) -> None:
         for other in others:
             if other.code != code and (other.definition or {}).get("params_from") == code:
                 raise ConflictError(f"tag {other.code!r} takes its parameters from {code!r}")
+        references.refuse_readers(session, ("tag", code))
         session.delete(row)
         append_audit(session, actor=actor, action="tags.delete", target=code)
 

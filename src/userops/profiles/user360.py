@@ -25,8 +25,8 @@ from sqlalchemy import Engine
 
 from userops.analytics.base import Source
 from userops.domain.audience import (
-    BooleanRuleTag,
     contact_comparison,
+    located_tag_rules,
     parse_rule,
     parse_rule_tag,
 )
@@ -72,12 +72,7 @@ def check_contact_rule(role: str, *, rule: Any = None, tag_definition: Any = Non
         return
     try:
         if tag_definition is not None:
-            tag = parse_rule_tag(tag_definition)
-            rules = (
-                {"definition.when": tag.when}
-                if isinstance(tag, BooleanRuleTag)
-                else {f"definition.cases[{i}].when": c.when for i, c in enumerate(tag.cases)}
-            )
+            rules = located_tag_rules(parse_rule_tag(tag_definition))
         else:
             rules = {"rule": parse_rule(rule)}
     except InputError:
