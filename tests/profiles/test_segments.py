@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
 
+import pyarrow as pa
 import pytest
 from sqlalchemy import Engine, select, update
 
@@ -193,6 +194,14 @@ def test_static_lists_uploads_and_export(pw: ProfileWorld, engine: Engine) -> No
     lines = "".join(segments.csv_lines(segments.members(pw.wh, "upload"), batch=2))
     assert lines == "user_id\r\nnot-a-user\r\nu1\r\nu2\r\n"
     segments.delete_segment(engine, pw.wh, "upload", actor="t")
+    # For a spreadsheet: a byte order mark, and no id read as a formula; for programs: exact.
+    hostile = pa.table({"user_id": ["=cmd|' /C calc'!A0", "+1", "@SUM(1)", "用户一", "u-1"]})
+    assert "".join(segments.csv_lines(hostile, spreadsheet=True)) == (
+        "\ufeffuser_id\r\n'=cmd|' /C calc'!A0\r\n'+1\r\n'@SUM(1)\r\n用户一\r\nu-1\r\n"
+    )
+    assert "".join(segments.csv_lines(hostile)).splitlines()[1:] == [
+        "=cmd|' /C calc'!A0", "+1", "@SUM(1)", "用户一", "u-1"
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -556,6 +556,7 @@ def test_saving_a_segment_through_the_form(console: Console) -> None:
     assert 'id="segment-buyers_web"' in listing and f'data-value="{info.size}"' in listing
     export = console.clients["viewer"].get("/profiles/segments/buyers_web/export.csv")
     assert export.status_code == 200 and export.text.split("\r\n")[1:-1] == members
+    assert export.content.startswith("\ufeffuser_id".encode())  # Excel reads it as UTF-8
     taken = post(operator, "/profiles/segments", fields)
     assert taken.status_code == 400 and "already exists" in taken.text
     static = post(

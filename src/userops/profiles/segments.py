@@ -49,6 +49,8 @@ from userops.domain.audience import (
     referenced_segments,
     rule_to_json,
 )
+from userops.domain.spreadsheet import BOM as spreadsheet_bom
+from userops.domain.spreadsheet import cell as spreadsheet_cell
 from userops.errors import ConflictError, InputError, NotFoundError, UseropsError
 from userops.profiles import livecount, references
 from userops.profiles.conditions import USER_ID, audience
@@ -290,15 +292,17 @@ def members(wh: Source, code: str) -> pa.Table:
     return result
 
 
-def csv_lines(ids: pa.Table, *, batch: int = 10_000) -> Iterator[str]:
-    """A members table as CSV text, a header then `batch` rows at a time."""
-    yield "user_id\r\n"
+def csv_lines(ids: pa.Table, *, batch: int = 10_000, spreadsheet: bool = False) -> Iterator[str]:
+    """A members table as CSV text, a header then `batch` rows at a time; for a spreadsheet
+    (the console's download) with a byte order mark and no cell read as a formula
+    (`domain.spreadsheet`), else exact."""
+    yield f"{spreadsheet_bom if spreadsheet else ''}user_id\r\n"
     column = ids[USER_ID]
     for start in range(0, len(column), batch):
         out = io.StringIO()
         writer = csv.writer(out)
         for uid in column.slice(start, batch).to_pylist():
-            writer.writerow([uid])
+            writer.writerow([spreadsheet_cell(uid) if spreadsheet else uid])
         yield out.getvalue()
 
 

@@ -28,6 +28,7 @@ from userops.analytics.funnels import (
     funnel,
     parse_funnel_where,
 )
+from userops.domain.spreadsheet import cell
 from userops.errors import InputError
 from userops.warehouse.connection import Warehouse
 from userops.web.analytics.charts import chart, series
@@ -38,7 +39,6 @@ from userops.web.i18n import Translator
 SHOWN_DROPPED: Final = 200  # users listed on the page; the CSV has them all
 BLANK_ROWS: Final = 2  # an empty builder offers this many rows
 PRESET_STEPS: Final = ("view_item", "add_to_cart", "purchase")
-CSV_UNSAFE: Final = ("=", "+", "-", "@", "\t", "\r")
 
 
 def read_steps(params: Params) -> list[tuple[str, str]]:
@@ -156,11 +156,6 @@ def _pct(value: float | None) -> str:
     return "" if value is None else f"{value * 100:.1f}%"
 
 
-def _cell(value: str) -> str:
-    """A CSV cell a spreadsheet will not run as a formula (OWASP's CSV injection advice)."""
-    return f"'{value}" if value.startswith(CSV_UNSAFE) else value
-
-
 def dropped_csv(wh: Warehouse, ask: Ask) -> tuple[str, str]:
     """(file name, CSV text) of the users who dropped at step `dropped` (2..n)."""
     done = run(wh, ask)
@@ -180,9 +175,9 @@ def dropped_csv(wh: Warehouse, ask: Ask) -> tuple[str, str]:
     writer.writerow(header)
     last, missed = spec.steps[step - 2].label, spec.steps[step - 1].label
     for uid in users:
-        row = [_cell(uid), _cell(last), _cell(missed)]
+        row = [cell(uid), cell(last), cell(missed)]
         if spec.by is not None:
-            row.append(_cell(groups.get(uid) or ""))
+            row.append(cell(groups.get(uid) or ""))
         writer.writerow(row)
     return f"funnel-dropped-step-{step}.csv", out.getvalue()
 

@@ -307,7 +307,7 @@ def export(request: Request, code: str, operator: Viewer) -> Response:
         ids = segments.members(wh, code)
 
     def body() -> Iterator[bytes]:
-        for chunk in segments.csv_lines(ids):
+        for chunk in segments.csv_lines(ids, spreadsheet=True):
             yield chunk.encode("utf-8")
 
     return StreamingResponse(
