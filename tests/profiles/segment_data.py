@@ -251,6 +251,8 @@ def _day_condition(op: str, value: Any, day: date | None, today: date) -> bool:
     items = value if isinstance(value, list) else [value]
     if any(isinstance(v, int) and not isinstance(v, bool) for v in items):
         op2, value2 = _days_to_dates(op, value, today)
+        if day is not None and day > today:
+            day = None  # after today: no number of days ago (matched as a missing value)
         return _compare(op2, day, value2, _plain_equal)
     return _compare(op, day, _dates(value) if value is not None else None, _plain_equal)
 

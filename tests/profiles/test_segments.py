@@ -70,6 +70,13 @@ def test_preview_refuses_unknown_references(pw: ProfileWorld, engine: Engine) ->
     rule["all"][1]["any"][0] = {"tag": "rfm_group", "op": "is_set"}  # type: ignore[index]
     with pytest.raises(InputError, match=r"^rule\.all\[1\]\.any\[1\]\.tag: unknown tag 'nope'"):
         segments.preview(pw.wh, rule, today=TODAY, engine=engine)
+    # JSON of another shape than an object (a CLI reads any file) is named, never run.
+    for shape, name in [([1], "a list"), ("str", "a string"), (5, "a number"), (None, "null")]:
+        with pytest.raises(InputError, match=f"^rule: a condition is a JSON object, not {name}"):
+            segments.preview(pw.wh, shape, today=TODAY)
+    for day in (date(1, 1, 1), date(9999, 12, 31)):
+        with pytest.raises(InputError, match=f"^today {day.isoformat()} is out of range"):
+            segments.preview(pw.wh, {"event": "purchase", "within_days": 3660}, today=day)
 
 
 def test_segment_lifecycle(pw: ProfileWorld, engine: Engine, db_url: str) -> None:

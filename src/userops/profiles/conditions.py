@@ -373,6 +373,9 @@ class _Compiler:
         if not days_ago_value(value):
             return _scalar_positive(day, op, value, _date)
         ago = self.today
+        # Days ago count back from today: a day after it (a signup after the day a rule is
+        # evaluated on) is no number of days ago.
+        not_after = (day <= ibis.literal(ago, type=dt.date)).fill_null(False)
         if op == "between":
             assert isinstance(value, tuple)
             lo, hi = value
@@ -380,13 +383,13 @@ class _Compiler:
                 None if hi is None else ago - timedelta(days=int(hi)),
                 None if lo is None else ago - timedelta(days=int(lo)),
             )
-            return _range(day, bounds[0], bounds[1], dt.date)
+            return _range(day, bounds[0], bounds[1], dt.date) & not_after
         if op == "in":
             days = [ago - timedelta(days=int(v)) for v in list_items(value)]
             return day.isin([ibis.literal(d, type=dt.date) for d in days]).fill_null(False)
         assert isinstance(value, int)
         target = ibis.literal(ago - timedelta(days=value), type=dt.date)
-        return _compare(day, FLIPPED.get(op, op), target)
+        return _compare(day, FLIPPED.get(op, op), target) & not_after
 
     def _age_positive(self, birthday: ir.DateValue, op: Op, value: Value) -> ir.BooleanValue:
         """Age in whole years on `today`, as a range of birthdays: age >= n <=> born on or

@@ -364,15 +364,16 @@ def _day(days: Ordered, op: Op, value: Value, today: date) -> Mask:
     if not days_ago_value(value):
         return _ordered(days, op, value, _iso_day)
     now = day_number(today)
+    not_after = days.values <= now  # a day after today is no number of days ago
     if op == "between":
         assert isinstance(value, tuple)
         lo, hi = value
         bounds = (None if hi is None else now - int(hi), None if lo is None else now - int(lo))
-        return _ordered(days, "between", bounds, int)
+        return _ordered(days, "between", bounds, int) & not_after
     if op == "in":
         return _ordered(days, "in", tuple(now - int(v) for v in list_items(value)), int)
     assert isinstance(value, int)
-    return _ordered(days, FLIPPED.get(op, op), now - value, int)
+    return _ordered(days, FLIPPED.get(op, op), now - value, int) & not_after
 
 
 def _age(birthday: Ordered, op: Op, value: Value, today: date) -> Mask:

@@ -39,6 +39,7 @@ import orjson
 import pyarrow as pa
 from sqlalchemy import Engine, func, select, update
 
+from userops.domain.audience import check_day
 from userops.errors import ConflictError, InputError, NotFoundError, UseropsError
 from userops.membership.tags import member_tags
 from userops.profiles import computed, tagvalues, taxonomy
@@ -467,6 +468,7 @@ def begin_run(
     """Check the day and the tags asked for, mark runs left `running` as interrupted, record
     a new run. A day after today is refused: its snapshot would become the tags' latest, and
     every later run (of an earlier day) would then leave their current values alone."""
+    check_day(today, "date")
     local_today = today_in(tz)
     if today > local_today:
         raise InputError(

@@ -40,10 +40,15 @@ from userops.analytics.periods import Period
 from userops.analytics.retention import CohortBasis, retention_cell_users
 from userops.domain.audience import (
     MAX_TEXT,
+    AllOf,
+    AnyOf,
+    Condition,
+    Not,
     Rule,
     SegmentCondition,
     TagCondition,
     check_code,
+    check_day,
     located_conditions,
     parse_rule,
     referenced_segments,
@@ -140,7 +145,8 @@ class SegmentRefreshError(UseropsError):
 
 
 def _rule(rule: Any) -> Rule:
-    return rule if not isinstance(rule, Mapping) else parse_rule(rule)
+    """A parsed rule as it is; anything else (JSON of any shape) through the parser."""
+    return rule if isinstance(rule, AllOf | AnyOf | Not | Condition) else parse_rule(rule)
 
 
 def check_references(session: Session, rule: Rule, *, code: str | None = None) -> None:
@@ -223,6 +229,7 @@ def read_user_ids(text: Iterable[str], *, name: str = "file") -> list[str]:
 
 
 def _audience_ids(source: Source, rule: Rule, today: date) -> pa.Array:
+    check_day(today)
     """Every id the rule selects, sorted or not: from the live count's bit sets when they are
     warm (the server, after a preview: milliseconds at 2M users), else the compiled rule."""
     fast = livecount.select(source, rule, today=today, warm_only=True)
@@ -242,6 +249,7 @@ def preview(
 ) -> Preview:
     """How many users a rule selects on local day `today`, and the first `sample` of them by
     id. With `engine`, unknown tags and segments are refused by name."""
+    check_day(today)
     parsed = _rule(rule)
     if not 0 <= sample <= MAX_SAMPLE:
         raise InputError(f"sample: 0 to {MAX_SAMPLE}, not {sample}")
