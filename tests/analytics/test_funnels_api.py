@@ -74,8 +74,11 @@ def test_dropped_users_and_any_order(console: Console) -> None:
     ("change", "status", "message"),
     [
         ({"window": "0m"}, 400, "window '0m' must be longer than 0"),
-        ({"order": "sideways"}, 422, None),
-        ({"steps": [{"event": "view"}]}, 422, None),
+        ({"order": "sideways"}, 400, "body.order: Input should be 'ordered', 'strict' or 'any'"),
+        ({"steps": [{"event": "view"}]}, 400, "body.steps: List should have at least 2 items"),
+        ({"window": "99999999999d"}, 400, "window '99999999999d' is longer than 366 days"),
+        ({"from": "0001-01-01"}, 400, "body.from: 0001-01-01 is out of range (1970-01-01 to"),
+        ({"step": 3}, 400, "body: unknown field 'step'; the fields are steps, from, to, window"),
         (
             {"steps": [{"event": "view"}, {"event": " "}]},
             400,

@@ -71,13 +71,26 @@ def test_admins_manage_operators_and_the_audit_log_names_them(console: Console) 
             409,
             "already exists",
         ),
-        ("POST", "/api/operators", {"username": "x", "password": "short"}, 422, None),
+        (
+            "POST",
+            "/api/operators",
+            {"username": "x", "password": "short"},
+            400,
+            "body.password: String should have at least 8 characters",
+        ),
         (
             "POST",
             "/api/operators",
             {"username": "x", "password": "password-1", "role": "root"},
-            422,
-            None,
+            400,
+            "body.role: Input should be 'admin', 'operator', 'analyst' or 'viewer'",
+        ),
+        (
+            "POST",
+            "/api/operators",
+            {"username": "x", "password": "password-1", "rol": "admin"},
+            400,
+            "body: unknown field 'rol'; the fields are username, password, role, display_name",
         ),
         (
             "POST",
@@ -102,6 +115,15 @@ def test_refused_changes(
     if message:
         assert message in response.json()["detail"]
     assert admin.get("/api/audit").json() == before  # nothing changed, nothing recorded
+
+
+def test_an_audit_offset_past_a_billion_is_refused(console: Console) -> None:
+    # It was a 500: "Python int too large to convert to SQLite INTEGER".
+    admin = console.clients["admin"]
+    reply = admin.get("/api/audit?offset=99999999999999999999")
+    assert reply.status_code == 400
+    assert reply.json()["detail"] == "limit must be 1 to 1000 and offset 0 to 1,000,000,000"
+    assert admin.get("/api/audit?offset=1000000000").json() == []
 
 
 @pytest.mark.parametrize("header", [None, "wrong-token"])
@@ -149,3 +171,9 @@ def test_openapi_documents_the_console_api(console: Console) -> None:
     assert security["APIKeyCookie"]["name"] == auth.SESSION_COOKIE
     assert security["APIKeyHeader"]["name"] == auth.CSRF_HEADER
     assert not any(p.startswith(("/admin", "/login", "/lang")) for p in paths)  # pages stay out
+    # A request that fails validation is a 400 Refusal, as docs/api.md says, never a 422.
+    answers = [op["responses"] for path in paths.values() for op in path.values()]
+    assert not any("422" in a for a in answers)
+    refusal = paths["/api/operators"]["post"]["responses"]["400"]
+    assert refusal["content"]["application/json"]["schema"]["$ref"].endswith("/Refusal")
+    assert "Refusal" in schemas and "HTTPValidationError" not in schemas

@@ -137,3 +137,20 @@ def test_rates() -> None:
     assert flows.redemption_rate == Decimal("0.4000") and flows.breakage == Decimal("0.1500")
     assert ec.Flows().redemption_rate is None
     assert (flows + flows).issued == 2000
+
+
+def test_tiers_grants_and_uses_have_a_documented_maximum() -> None:
+    big = 2**70  # beyond a 64-bit integer column: a 500 before
+    with pytest.raises(InputError, match="tier thresholds must be at most 1000000000000"):
+        bd.check_tiers("event_count", [bd.Tier(1, "first"), bd.Tier(big, "forever")])
+    bf.check_grant_numbers("ship", 0, None)
+    bf.check_grant_numbers("ship", 10**12, 10**12)
+    with pytest.raises(InputError, match="'ship': the value must be 0 to 1000000000000, not -5"):
+        bf.check_grant_numbers("ship", -5, None)
+    with pytest.raises(InputError, match="'ship': the value must be 0 to 1000000000000"):
+        bf.check_grant_numbers("ship", big, None)
+    with pytest.raises(InputError, match="'ship': the quota must be 0 to 1000000000000 uses"):
+        bf.check_grant_numbers("ship", 1, big)
+    vip = bf.Entitlement(bf.Grant("vip", "priority_service"), used=0)
+    with pytest.raises(InputError, match="a benefit is used 1 to 1000000000000 times at once"):
+        bf.check_use(vip, big, "u1")

@@ -245,3 +245,34 @@ def test_totals_do_not_depend_on_arrival_order_or_batching(
     assert len(grants) == len(events)
     assert sum(g.points for g in grants) == sum(g.points for g in in_order)
     assert sum(g.growth for g in grants) == sum(g.growth for g in in_order)
+
+
+BIG = 2**70  # beyond the 64-bit integers SQLite and PostgreSQL store: a 500 before
+
+
+@pytest.mark.parametrize(
+    ("make", "problem"),
+    [
+        (lambda: inc.AwardFormula("fixed", BIG), "needs a value of 1 to 1000000000000, not"),
+        (lambda: inc.AwardFormula("per_amount", 1, BIG), "unit must be 1 to 1000000000000 cents"),
+        (lambda: inc.AwardFormula("per_amount", 1, 0), "unit must be 1 to 1000000000000 cents"),
+        (lambda: inc.Caps(day=BIG), "the day cap must be 0 to 1000000000000, not"),
+        (lambda: inc.Caps(lifetime=-1), "the lifetime cap must be 0 to 1000000000000, not -1"),
+    ],
+)
+def test_values_units_and_caps_have_a_documented_maximum(make: Any, problem: str) -> None:
+    with pytest.raises(InputError, match=problem):
+        make()
+    assert inc.Caps(day=10**12).day == 10**12
+
+
+def test_a_rules_start_and_end_are_aware_in_range_and_in_order() -> None:
+    start, end = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 2, 1, tzinfo=UTC)
+    inc.check_rule_times(start, end)
+    inc.check_rule_times(None, None)
+    with pytest.raises(InputError, match="a rule must end after it starts"):
+        inc.check_rule_times(end, start)
+    with pytest.raises(InputError, match=r"start \(starts_at\) 2026-01-01T00:00:00 has no time"):
+        inc.check_rule_times(datetime(2026, 1, 1), end)
+    with pytest.raises(InputError, match=r"end \(ends_at\) 9999-12-31T00:00:00\+00:00 is out"):
+        inc.check_rule_times(start, datetime(9999, 12, 31, tzinfo=UTC))

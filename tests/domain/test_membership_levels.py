@@ -168,3 +168,12 @@ def test_bad_policies_are_refused() -> None:
         lv.LevelPolicy("sometimes")  # type: ignore[arg-type]
     with pytest.raises(InputError):
         lv.LevelPolicy("up_down", window_months=0)
+
+
+def test_thresholds_have_a_documented_maximum() -> None:
+    lv.check_levels([SILVER, lv.LevelDef(2, "top", "Top", 2, 10**12)])
+    huge = lv.LevelDef(2, "top", "Top", 2, 2**70)  # beyond a 64-bit column: a 500 before
+    with pytest.raises(InputError, match="at most 1000000000000: level 'top' has 1180591620"):
+        lv.check_levels([SILVER, huge])
+    with pytest.raises(InputError, match="level thresholds must be 0 or more"):
+        lv.check_levels([lv.LevelDef(1, "neg", "Neg", 1, -1)])

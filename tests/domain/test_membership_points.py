@@ -71,6 +71,36 @@ def test_bad_expiry_rules_are_refused(text: str) -> None:
         p.ExpiryRule.parse(text)
 
 
+@pytest.mark.parametrize(
+    ("text", "longest"),
+    [
+        ("days:36601", "days:36600"),
+        ("month_end:1201", "month_end:1200"),
+        ("year_end:101", "year_end:100"),
+    ],
+)
+def test_expiry_is_at_most_a_hundred_years(text: str, longest: str) -> None:
+    # year_end:99999 overflowed the calendar (a 500 from the API); a century is the limit.
+    with pytest.raises(InputError, match=f"expiry {text}: the number must be at most"):
+        p.ExpiryRule.parse(text)
+    latest = p.ExpiryRule.parse(longest).expires_at(local(2200, 12, 31, 23) + timedelta(3650), SH)
+    assert latest is not None and latest.year < 2400
+
+
+@pytest.mark.parametrize("days", [-1, p.MAX_MATURITY_DAYS + 1, 3_000_000, 10**9, True])
+def test_maturity_is_0_to_3650_days(days: object) -> None:
+    # 3,000,000 and 10^9 days overflowed timedelta and date (a 500 from the API).
+    with pytest.raises(InputError, match="maturity must be 0 to 3650 days"):
+        p.lot_times(local(2026, 1, 1), maturity_days=days, expiry=p.ExpiryRule(), tz=SH)  # type: ignore[arg-type]
+
+
+def test_lot_times_refuse_an_earning_time_out_of_range() -> None:
+    with pytest.raises(InputError, match=r"earned_at 9999-12-31T00:00:00\+00:00 is out of range"):
+        p.lot_times(
+            datetime(9999, 12, 31, tzinfo=UTC), maturity_days=1, expiry=p.ExpiryRule(), tz=SH
+        )
+
+
 @pytest.mark.parametrize("text", ["never", "days:365", "month_end:0", "year_end:1"])
 def test_expiry_rule_text_round_trips(text: str) -> None:
     assert str(p.ExpiryRule.parse(text)) == text

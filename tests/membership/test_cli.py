@@ -114,6 +114,40 @@ def test_levels_and_rules_commands(run: Any) -> None:
         run("levels", "create", "bad", "--level", "x")
 
 
+def test_out_of_range_options_are_refused_and_store_nothing(run: Any) -> None:
+    """The same bounds as the API: each of these overflowed a date, a timedelta or a 64-bit
+    integer column (a traceback instead of a one-line error)."""
+    big = str(2**70)
+    out = "is out of range (1970-01-01 to 2200-12-31)"
+    rule = ("rules", "create", "r", "--event", "e", "--points")
+    cases: list[tuple[tuple[str, ...], str]] = [
+        (("points", "award", "u1", "1", "--key", "a", "--maturity-days", "3000000"),
+         "maturity must be 0 to 3650 days, not 3000000"),
+        (("points", "award", "u1", "1", "--key", "b", "--at", "9999-12-31T00:00:00+00:00"),
+         f"the time of the write (at) 9999-12-31T00:00:00+00:00 {out}"),
+        (("points", "campaign", "--key", "c", "--amount", "5", "--users", "u1",
+          "--expiry", "year_end:99999"), "expiry year_end:99999: the number must be at most 100"),
+        (("points", "economy", "--from", "0001-01-01", "--to", "9999-12-31"),
+         f"the report's first day (from) 0001-01-01 {out}"),
+        (("levels", "create", "big", "--level", "a:A:0", "--level", f"b:B:{big}"),
+         f"level thresholds must be at most 1000000000000: level 'b' has {big}"),
+        (("levels", "evaluate", "--date", "9999-12-31", "--no-publish"),
+         f"the evaluation day 9999-12-31 {out}"),
+        ((*rule, "fixed:1", "--cap-day", big), f"cap must be 0 to 1000000000000, not {big}"),
+        ((*rule, f"per_amount:1/{big}"), "the amount unit must be 1 to 1000000000000 cents"),
+        ((*rule, "fixed:1", "--maturity-days", "1000000000"), "maturity must be 0 to 3650 days"),
+        (("badges", "create", "b", "--kind", "event_count", "--event", "e", "--tier", f"{big}:x"),
+         "tier thresholds must be at most 1000000000000"),
+        (("boards", "show", "lb", "--date", "0001-01-01"), f"the leaderboard day 0001-01-01 {out}"),
+    ]  # fmt: skip
+    for args, problem in cases:
+        with pytest.raises(InputError) as refused:
+            run(*args)
+        assert problem in str(refused.value), args
+    assert run("points", "history", "u1", "--json") == []
+    assert run("levels", "list", "--json") == [] and run("rules", "list", "--json") == []
+
+
 @pytest.mark.slow
 def test_errors_are_one_line(tmp_path: Path) -> None:
     env = {**os.environ, "USEROPS_DATA_DIR": str(tmp_path), "NO_COLOR": "1", "COLUMNS": "200"}

@@ -202,8 +202,8 @@ def test_profile_timeline_paging_and_refusals(console: Console) -> None:
     stamps = [e["timestamp"] for e in everything["events"]]
     assert stamps == sorted(stamps, reverse=True) and not everything["has_more"]
     assert viewer.get("/api/profiles/nobody").status_code == 404
-    assert viewer.get("/api/profiles/u000/timeline", params={"limit": 0}).status_code == 422
-    assert viewer.get("/api/profiles/search", params={"q": ""}).status_code == 422
+    assert viewer.get("/api/profiles/u000/timeline", params={"limit": 0}).status_code == 400
+    assert viewer.get("/api/profiles/search", params={"q": ""}).status_code == 400
 
 
 def test_a_rule_tags_rule_is_replaced_with_the_change_permission(console: Console) -> None:
@@ -252,3 +252,36 @@ def test_routes_are_in_the_openapi_document(console: Console) -> None:
         "/api/profiles/search",
     ):
         assert path in paths, path
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "problem"),
+    [
+        # position 10**30 was a 500 ("Python int too large to convert to SQLite INTEGER")
+        ("PATCH", "/api/tags/categories/basic", {"position": 10**30},
+         "body.position: Input should be less than or equal to 1000000"),
+        ("POST", "/api/tags/categories", {"code": "pets", "name": "宠物", "position": -1},
+         "body.position: Input should be greater than or equal to 0"),
+        ("PATCH", "/api/tags/categories/basic", {"postion": 3},
+         "body: unknown field 'postion'; the fields are name, name_en, position"),
+        ("PATCH", "/api/tags/rfm_group", {"onwer": "运营部"}, "body: unknown field 'onwer'"),
+        ("POST", "/api/tags/refresh", {"date": "9999-12-31"},
+         "body.date: 9999-12-31 is out of range (1970-01-01 to 2200-12-31)"),
+        ("POST", "/api/tags/refresh", {"tag": ["rfm_group"]}, "body: unknown field 'tag'"),
+    ],
+)  # fmt: skip
+def test_bad_bodies_are_refused_naming_the_field(
+    console: Console, method: str, path: str, body: dict[str, Any], problem: str
+) -> None:
+    operator = console.clients["operator"]
+
+    def state() -> tuple[Any, Any, Any]:
+        return tuple(
+            operator.get(f"/api/{what}").json()
+            for what in ("tags/categories", "tags/rfm_group", "tags/refresh/runs")
+        )
+
+    before = state()
+    reply = operator.request(method, path, json=body, headers=headers(operator))
+    assert reply.status_code == 400 and problem in reply.json()["detail"], reply.text
+    assert state() == before  # nothing changed, no refresh started

@@ -81,12 +81,12 @@ def parse_window(text: str) -> timedelta:
         raise InputError(
             f"window {text!r} is not a duration like 30m, 24h or 7d (minutes, hours, days)"
         )
-    window = int(match[1]) * _UNITS[match[2]]
-    if window <= timedelta(0):
+    count, unit = int(match[1]), _UNITS[match[2]]
+    if count <= 0:
         raise InputError(f"window {text!r} must be longer than 0")
-    if window > MAX_WINDOW:
+    if count > MAX_WINDOW // unit:  # before multiplying: a huge count overflows timedelta
         raise InputError(f"window {text!r} is longer than {MAX_WINDOW.days} days")
-    return window
+    return count * unit
 
 
 def format_window(window: timedelta) -> str:

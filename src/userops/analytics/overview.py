@@ -10,6 +10,8 @@ from typing import Any
 import ibis
 
 from userops.analytics.base import local_date, resolved_events
+from userops.analytics.periods import check_range
+from userops.domain.bounds import check_day
 from userops.warehouse.connection import Warehouse
 
 
@@ -71,7 +73,8 @@ def _as_date(value: Any) -> date:
 
 
 def overview(wh: Warehouse, *, end: date, days: int = 30) -> Overview:
-    start = end - timedelta(days=days - 1)
+    start = check_day(end, "the last day (end)") - timedelta(days=days - 1)
+    check_range(start, end)
     ev = resolved_events(wh)
     in_range = ev.filter((ev.day >= start) & (ev.day <= end))
     active = in_range.group_by("day").aggregate(n=in_range.uid.nunique())

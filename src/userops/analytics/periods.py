@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import ibis
 import ibis.expr.types as ir
 
+from userops.domain.bounds import check_day
 from userops.errors import InputError
 
 Period = Literal["day", "week", "month"]
@@ -103,13 +104,16 @@ def today(tz: ZoneInfo) -> date:
 
 def resolve_range(start: date | None, end: date | None, tz: ZoneInfo) -> tuple[date, date]:
     """The range a command or request asked for; default the last 30 local days."""
-    last = end or today(tz)
+    last = check_day(end, "the range's last day") if end else today(tz)
     first = start or last - timedelta(days=DEFAULT_DAYS - 1)
     check_range(first, last)
     return first, last
 
 
 def check_range(start: date, end: date) -> None:
+    """A range of local days within 1970-01-01..2200-12-31, at most MAX_DAYS long."""
+    check_day(start, "the range's first day")
+    check_day(end, "the range's last day")
     if start > end:
         raise InputError(f"the range starts ({start}) after it ends ({end})")
     if (end - start).days >= MAX_DAYS:

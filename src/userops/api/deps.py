@@ -8,10 +8,13 @@ FastAPI's security classes so /openapi.json documents the cookie and the header.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyCookie, APIKeyHeader
 from starlette.responses import Response
@@ -122,6 +125,107 @@ def refused(_request: Request, exc: Exception) -> Response:
     """
     assert isinstance(exc, InputError)
     return JSONResponse({"detail": str(exc)}, status_code=refusal_status(exc))
+
+
+def _where(loc: Sequence[Any]) -> str:
+    """`body.levels[1].threshold`, `query.offset`: the place of a bad part of a request."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else str(part)
+    return text
+
+
+def _problem(error: Mapping[str, Any]) -> str:
+    """One line for one of FastAPI's validation errors: where, then what is wrong."""
+    loc = tuple(error.get("loc", ()))
+    kind = error.get("type")
+    if kind == "json_invalid":
+        reason = (error.get("ctx") or {}).get("error", "malformed")
+        at = f" at character {loc[1]}" if len(loc) > 1 else ""
+        return f"body: not valid JSON ({reason}{at})"
+    if kind == "missing" and loc == ("body",):
+        return "body: a JSON object is required"
+    return f"{_where(loc)}: {error.get('msg', 'invalid')}"
+
+
+async def invalid_request(request: Request, exc: Exception) -> Response:
+    """The JSON API's reply to a request FastAPI could not validate (a bad or unknown field, a
+    query parameter out of range, malformed JSON): a 400 like every other refusal, whose
+    `detail` is one line naming the first problem (`body.amount: Input should be greater than
+    0`), and `errors` listing each one (where, what, its type) without echoing the input.
+
+    Other paths (the console's pages) keep FastAPI's own answer.
+    """
+    assert isinstance(exc, RequestValidationError)
+    if not request.url.path.startswith("/api/"):
+        return await request_validation_exception_handler(request, exc)
+    errors = list(exc.errors())
+    problems = [_problem(error) for error in errors]
+    detail = problems[0] if problems else "the request is not valid"
+    if len(problems) > 1:
+        detail += f" (and {len(problems) - 1} more: see errors)"
+    return JSONResponse(
+        {
+            "detail": detail,
+            "errors": [
+                {
+                    "loc": [str(p) if not isinstance(p, int) else p for p in e.get("loc", ())],
+                    "msg": problem,
+                    "type": e.get("type"),
+                }
+                for e, problem in zip(errors, problems, strict=True)
+            ],
+        },
+        status_code=status.HTTP_400_BAD_REQUEST,
+    )
+
+
+REFUSAL_SCHEMA: dict[str, Any] = {
+    "title": "Refusal",
+    "type": "object",
+    "required": ["detail"],
+    "properties": {
+        "detail": {"type": "string", "description": "What is wrong, in one line."},
+        "errors": {
+            "type": "array",
+            "description": "Every problem of a request that could not be validated.",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "loc": {
+                        "type": "array",
+                        "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
+                    },
+                    "msg": {"type": "string"},
+                    "type": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+
+
+def document_refusals(schema: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI document with the JSON API's validation failures as what they are: 400
+    `Refusal`s (FastAPI lists a 422 `HTTPValidationError` for every route with parameters).
+    Idempotent: it changes the cached document in place and returns it."""
+    refusal = {
+        "description": "Bad request: `detail` names what is wrong",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Refusal"}}},
+    }
+    for path, operations in schema.get("paths", {}).items():
+        if not path.startswith("/api/"):
+            continue
+        for operation in operations.values():
+            responses = operation.get("responses", {})
+            if responses.pop("422", None) is not None:
+                responses.setdefault("400", refusal)
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components.setdefault("Refusal", REFUSAL_SCHEMA)
+    if "#/components/schemas/HTTPValidationError" not in json.dumps(schema.get("paths", {})):
+        components.pop("HTTPValidationError", None)
+        components.pop("ValidationError", None)
+    return schema
 
 
 Viewer = Annotated[OperatorInfo, Depends(require("view"))]

@@ -26,6 +26,7 @@ from userops.analytics.funnels import (
     step_filter,
 )
 from userops.analytics.periods import resolve_range
+from userops.api.bodies import RequestBody
 from userops.api.deps import Viewer, check_csrf, runtime_of, settings_of
 
 router = APIRouter(prefix="/api/metrics", tags=["metrics"], dependencies=[Depends(check_csrf)])
@@ -33,7 +34,7 @@ router = APIRouter(prefix="/api/metrics", tags=["metrics"], dependencies=[Depend
 Scalar = str | int | float | bool
 
 
-class StepFilterIn(BaseModel):
+class StepFilterIn(RequestBody):
     key: str = Field(description="A key of the event's properties (letters, digits, _).")
     op: Op = Field("=", description="=, !=, in, not in, is set, is not set, >, >=, <, <=.")
     value: Scalar | list[Scalar] | None = Field(
@@ -44,14 +45,14 @@ class StepFilterIn(BaseModel):
     )
 
 
-class StepIn(BaseModel):
+class StepIn(RequestBody):
     event: str = Field(description="Event name.", examples=["view_item"])
     filters: list[StepFilterIn] = Field(
         default_factory=list, description="Conditions on this step's event properties (all)."
     )
 
 
-class FunnelIn(BaseModel):
+class FunnelIn(RequestBody):
     model_config = ConfigDict(populate_by_name=True)
 
     steps: list[StepIn] = Field(min_length=MIN_STEPS, max_length=MAX_STEPS)

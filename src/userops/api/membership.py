@@ -15,8 +15,9 @@ from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from userops.api.bodies import RequestBody
 from userops.api.deps import Viewer, check_csrf, require, runtime_of, settings_of
 from userops.domain.membership.badges import Tier
 from userops.domain.membership.incentives import AwardFormula, Caps
@@ -33,7 +34,7 @@ Json = dict[str, Any]
 # Points ------------------------------------------------------------------------------------
 
 
-class Award(BaseModel):
+class Award(RequestBody):
     amount: int = Field(gt=0, description="Points to give.")
     key: str = Field(min_length=1, max_length=200, description="Idempotency key.")
     reason: str | None = None
@@ -42,14 +43,14 @@ class Award(BaseModel):
     expiry: str = Field(default="never", examples=["never", "days:365", "year_end:1"])
 
 
-class Redeem(BaseModel):
+class Redeem(RequestBody):
     amount: int = Field(gt=0)
     key: str = Field(min_length=1, max_length=200)
     reference: str | None = None
     reason: str | None = None
 
 
-class Reverse(BaseModel):
+class Reverse(RequestBody):
     key: str = Field(min_length=1, max_length=200)
     entry_key: str | None = Field(default=None, description="The entry to reverse, by its key.")
     order: str | None = Field(default=None, description="Reverse everything of this order.")
@@ -57,14 +58,14 @@ class Reverse(BaseModel):
     reason: str | None = None
 
 
-class Adjust(BaseModel):
+class Adjust(RequestBody):
     amount: int = Field(description="Positive adds, negative takes away.")
     key: str = Field(min_length=1, max_length=200)
     reason: str = Field(min_length=1)
     expiry: str = "never"
 
 
-class Campaign(BaseModel):
+class Campaign(RequestBody):
     key: str = Field(min_length=1, max_length=200)
     amount: int = Field(gt=0)
     user_ids: list[str] = Field(min_length=1)
@@ -187,14 +188,14 @@ def post_adjust(request: Request, user_id: str, operator: Changer, body: Adjust)
 # Levels ------------------------------------------------------------------------------------
 
 
-class LevelIn(BaseModel):
+class LevelIn(RequestBody):
     code: str = Field(min_length=1, max_length=64)
     name: str = ""
     threshold: int = Field(ge=0)
     invite_only: bool = False
 
 
-class SchemeIn(BaseModel):
+class SchemeIn(RequestBody):
     code: str = Field(min_length=1, max_length=64)
     name: str = ""
     policy: str = Field(default="only_up", examples=["only_up", "up_down"])
@@ -204,14 +205,14 @@ class SchemeIn(BaseModel):
     levels: list[LevelIn] = Field(min_length=1, description="Lowest level first.")
 
 
-class AssignIn(BaseModel):
+class AssignIn(RequestBody):
     level: str
     on: date | None = None
     until: date | None = None
     reason: str | None = None
 
 
-class EvaluateIn(BaseModel):
+class EvaluateIn(RequestBody):
     on: date | None = Field(default=None, description="The local day (default today).")
     scheme: str | None = None
 
@@ -305,14 +306,14 @@ def get_migration(
 # Benefits ----------------------------------------------------------------------------------
 
 
-class BenefitIn(BaseModel):
+class BenefitIn(RequestBody):
     code: str = Field(min_length=1, max_length=64)
     name: str = ""
     kind: str = Field(examples=["free_shipping", "points_multiplier"])
     description: str | None = None
 
 
-class GrantIn(BaseModel):
+class GrantIn(RequestBody):
     scheme: str
     level: str
     benefit: str
@@ -321,7 +322,7 @@ class GrantIn(BaseModel):
     period: str | None = Field(default=None, examples=["month"])
 
 
-class UseIn(BaseModel):
+class UseIn(RequestBody):
     benefit: str
     key: str = Field(min_length=1, max_length=200)
     quantity: int = Field(default=1, gt=0)
@@ -390,19 +391,19 @@ def post_use(request: Request, user_id: str, operator: Changer, body: UseIn) -> 
 # Incentive rules ---------------------------------------------------------------------------
 
 
-class FormulaIn(BaseModel):
+class FormulaIn(RequestBody):
     mode: str = Field(default="none", examples=["fixed", "per_amount"])
     value: int = 0
     unit_cents: int = 100
 
 
-class CapsIn(BaseModel):
+class CapsIn(RequestBody):
     day: int | None = None
     period: int | None = None
     lifetime: int | None = None
 
 
-class RuleIn(BaseModel):
+class RuleIn(RequestBody):
     code: str = Field(min_length=1, max_length=64)
     name: str = ""
     event: str = Field(min_length=1, examples=["purchase"])
@@ -479,12 +480,12 @@ def post_backfill(request: Request, operator: Changer) -> Json:
 # Badges and leaderboards -------------------------------------------------------------------
 
 
-class TierIn(BaseModel):
+class TierIn(RequestBody):
     threshold: int = Field(gt=0)
     name: str
 
 
-class BadgeIn(BaseModel):
+class BadgeIn(RequestBody):
     code: str = Field(min_length=1, max_length=64)
     name: str = ""
     kind: str = Field(examples=["event_count", "streak", "top_rank"])
@@ -494,7 +495,7 @@ class BadgeIn(BaseModel):
     leaderboard: str | None = None
 
 
-class BoardIn(BaseModel):
+class BoardIn(RequestBody):
     code: str = Field(min_length=1, max_length=64)
     name: str = ""
     metric: str = Field(examples=["points_earned", "event_count"])

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, status
 from pydantic import BaseModel, Field
 
+from userops.api.bodies import RequestBody
 from userops.api.deps import Admin, CookieSession, Viewer, check_csrf, runtime_of
 from userops.domain.roles import Permission, Role, permissions_of
 from userops.services import auth
@@ -40,14 +41,14 @@ class MeOut(OperatorOut):
     csrf_token: str = Field(description="Send it as the X-CSRF-Token header on every write.")
 
 
-class OperatorCreate(BaseModel):
+class OperatorCreate(RequestBody):
     username: str = Field(min_length=1, max_length=64, examples=["alice"])
     password: str = Field(min_length=auth.PASSWORD_MIN, max_length=auth.PASSWORD_MAX)
     role: Role = "viewer"
     display_name: str = Field(default="", max_length=200)
 
 
-class RoleChange(BaseModel):
+class RoleChange(RequestBody):
     role: Role
 
 

@@ -15,8 +15,9 @@ import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, status
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from userops.api.bodies import RequestBody
 from userops.api.deps import Viewer, check_csrf, require, runtime_of, settings_of
 from userops.profiles import history, refresh, tagvalues, taxonomy, user360
 from userops.services.auth import OperatorInfo
@@ -30,21 +31,21 @@ Json = dict[str, Any]
 # -- taxonomy --------------------------------------------------------------------------------
 
 
-class CategoryIn(BaseModel):
+class CategoryIn(RequestBody):
     code: str = Field(description="A slug: lowercase letters, digits and _.", examples=["pets"])
     name: str = Field(examples=["宠物"])
     name_en: str | None = Field(default=None, examples=["Pets"])
     parent: str | None = Field(default=None, description="Make it a sub-category of this one.")
-    position: int | None = None
+    position: int | None = Field(default=None, ge=0, le=1_000_000, description="Order: 0 first.")
 
 
-class CategoryPatch(BaseModel):
+class CategoryPatch(RequestBody):
     name: str | None = None
     name_en: str | None = None
-    position: int | None = None
+    position: int | None = Field(default=None, ge=0, le=1_000_000, description="Order: 0 first.")
 
 
-class TagIn(BaseModel):
+class TagIn(RequestBody):
     code: str = Field(examples=["rfm90_group"])
     name: str
     name_en: str | None = None
@@ -62,7 +63,7 @@ class TagIn(BaseModel):
     schedule: str = Field(default="daily", description="daily or manual.")
 
 
-class TagPatch(BaseModel):
+class TagPatch(RequestBody):
     """Fields left out stay as they are; `null` clears an optional text."""
 
     name: str | None = None
@@ -75,19 +76,19 @@ class TagPatch(BaseModel):
     is_active: bool | None = None
 
 
-class ParamsIn(BaseModel):
+class ParamsIn(RequestBody):
     params: dict[str, Any] = Field(examples=[{"scoring": "threshold", "lookback_days": 180}])
     replace: bool = Field(default=False, description="Replace instead of merging.")
 
 
-class RuleIn(BaseModel):
+class RuleIn(RequestBody):
     definition: dict[str, Any] = Field(
         examples=[{"when": {"event": "purchase", "within_days": 30, "op": ">=", "value": 3}}],
         description='{"when": RULE} (boolean tag) or {"cases": [...], "else": "B"} (enum tag).',
     )
 
 
-class RefreshIn(BaseModel):
+class RefreshIn(RequestBody):
     tags: list[str] | None = Field(default=None, description="Only these tags (default: all).")
     force: bool = Field(default=False, description="Recompute tags whose inputs did not change.")
     date: dt.date | None = Field(default=None, description="The local day (default today).")

@@ -23,6 +23,7 @@ from userops.analytics.filters import parse_where
 from userops.analytics.funnels import MAX_STEPS, MIN_STEPS, FunnelSpec, FunnelStep, step_filter
 from userops.analytics.periods import Period, resolve_range
 from userops.analytics.retention import CohortBasis
+from userops.api.bodies import RequestBody
 from userops.api.deps import Viewer, check_csrf, require, runtime_of, settings_of
 from userops.api.funnels import StepIn
 from userops.errors import InputError
@@ -38,7 +39,7 @@ Json = dict[str, Any]
 RULE_DOC = "An audience rule (docs/segments.md): all/any/not of trait, tag, event, segment."
 
 
-class PreviewIn(BaseModel):
+class PreviewIn(RequestBody):
     rule: Json = Field(description=RULE_DOC)
     sample: int = Field(segments.DEFAULT_SAMPLE, ge=0, le=segments.MAX_SAMPLE)
     today: dt.date | None = Field(None, description="Evaluate as on this local day (today).")
@@ -49,7 +50,7 @@ class PreviewOut(BaseModel):
     sample: list[str] = Field(description="The first `sample` of them, by user id.")
 
 
-class FunnelSource(BaseModel):
+class FunnelSource(RequestBody):
     """The funnel of POST /api/metrics/funnel whose drop-offs at `dropped_at` become the list."""
 
     model_config = ConfigDict(populate_by_name=True)
@@ -63,7 +64,7 @@ class FunnelSource(BaseModel):
     dropped_at: int = Field(description="The step the users did not reach (2..n).")
 
 
-class RetentionSource(BaseModel):
+class RetentionSource(RequestBody):
     """One cell of GET /api/metrics/retention: the cohort's users active in period k
     (`retained`), or the cohort's users who were not."""
 
@@ -81,7 +82,7 @@ class RetentionSource(BaseModel):
     retained: bool = True
 
 
-class SegmentIn(BaseModel):
+class SegmentIn(RequestBody):
     code: str = Field(description="ASCII letters, digits, _ and -, up to 64.")
     name: str = Field(max_length=segments.MAX_NAME)
     description: str | None = None
@@ -93,7 +94,7 @@ class SegmentIn(BaseModel):
     today: dt.date | None = Field(None, description="Evaluate as on this local day (today).")
 
 
-class RuleIn(BaseModel):
+class RuleIn(RequestBody):
     rule: Json = Field(description=RULE_DOC)
     today: dt.date | None = None
 

@@ -125,6 +125,7 @@ def grant_benefit(
     """Let a level grant a benefit (or change how): a value, and a quota per period."""
     with session_scope(engine) as session:
         target, item = _level(session, scheme, level), _benefit(session, benefit)
+        rules.check_grant_numbers(item.code, value, quota)
         grant = rules.Grant(item.code, item.kind, value, quota, period)  # type: ignore[arg-type]
         row = session.get(LevelBenefit, (target.id, item.id))
         if row is None:

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import Engine, and_, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
+from userops.domain.bounds import check_day
 from userops.domain.membership.economy import Flows, classify
 from userops.domain.membership.periods import add_months, local_midnight
 from userops.errors import InputError
@@ -35,6 +36,8 @@ from userops.store.models import (
 )
 
 GROWTH_BUCKETS = (0, 1, 100, 1_000, 5_000, 20_000, 100_000)
+MAX_MONTHS = 240
+"""The longest report: twenty years of months (each month is its own queries)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,9 +112,16 @@ def _pending(session: Session, at: datetime) -> int:
 
 def months(engine: Engine, *, start: date, end: date, tz: tzinfo = DEFAULT_TZ) -> list[MonthRow]:
     """One row per local month from `start`'s month to `end`'s month."""
+    check_day(start, "the report's first day (from)")
+    check_day(end, "the report's last day (to)")
     first, last = start.replace(day=1), end.replace(day=1)
     if last < first:
         raise InputError("the report ends before it starts")
+    if (last.year - first.year) * 12 + last.month - first.month >= MAX_MONTHS:
+        raise InputError(
+            f"the report from {start} to {end} covers more than {MAX_MONTHS} months; "
+            "ask for a shorter range"
+        )
     rows = []
     with session_scope(engine, read_only=True) as session:
         outstanding = _flows(session, None, local_midnight(first, tz)).net

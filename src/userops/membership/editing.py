@@ -169,10 +169,8 @@ def update_rule(
     """Replace a rule's definition (all but its code); it applies to events from now on."""
     if not event.strip() or len(event.strip()) > 200:
         raise InputError("a rule needs an event name (1 to 200 characters)")
-    if maturity_days < 0:
-        raise InputError("maturity must be 0 or more days")
-    if starts_at is not None and ends_at is not None and ends_at <= starts_at:
-        raise InputError("a rule must end after it starts")
+    point_rules.check_maturity(maturity_days)
+    inc.check_rule_times(starts_at, ends_at)
     rule = inc.IncentiveRule(
         id=0,
         code=code,

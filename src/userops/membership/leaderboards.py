@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.orm import Session, aliased
 
+from userops.domain.bounds import check_day
 from userops.domain.membership import leaderboards as rules
 from userops.domain.membership.periods import PeriodKind, period_bounds, period_start
 from userops.errors import InputError
@@ -187,6 +188,7 @@ def compute(
     engine: Engine, *, code: str, day: date, wh: Warehouse | None = None, tz: tzinfo = DEFAULT_TZ
 ) -> Standings:
     """Rank the period containing `day` and store it (replacing what was stored for it)."""
+    check_day(day, "the leaderboard day")
     with session_scope(engine) as session:
         board = _board(session, code)
         period: PeriodKind = board.period  # type: ignore[assignment]
@@ -214,6 +216,7 @@ def compute(
 
 def standings(engine: Engine, *, code: str, day: date) -> Standings:
     """The stored standings of the period containing `day` (empty until computed)."""
+    check_day(day, "the leaderboard day")
     with session_scope(engine, read_only=True) as session:
         board = _board(session, code)
         period: PeriodKind = board.period  # type: ignore[assignment]

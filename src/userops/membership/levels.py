@@ -22,6 +22,7 @@ import pyarrow as pa
 from sqlalchemy import Engine, func, or_, select
 from sqlalchemy.orm import Session
 
+from userops.domain.bounds import check_day
 from userops.domain.membership import levels as rules
 from userops.domain.membership.levels import LevelChange, LevelDef, LevelPolicy, MemberState
 from userops.domain.membership.periods import local_midnight
@@ -282,7 +283,7 @@ def evaluate(
 ) -> EvaluationRun:
     """Evaluate every user with growth value or a level in the active schemes (or `scheme`)
     for local day `on`, `batch` users per transaction."""
-    run = EvaluationRun(on)
+    run = EvaluationRun(check_day(on, "the evaluation day"))
     with session_scope(engine, read_only=True) as session:
         if scheme is not None:
             schemes = [_scheme_info(session, _scheme_row(session, scheme))]
@@ -352,6 +353,9 @@ def assign_level(
 ) -> MemberLevelInfo:
     """Put a user on a level by hand (the way onto an invitation-only level), until a day or
     for good; evaluation then only moves them up until the assignment ends."""
+    check_day(on, "the assignment day")
+    if until is not None:
+        check_day(until, "the assignment's last day (until)")
     with session_scope(engine) as session:
         info = _scheme_info(session, _scheme_row(session, scheme))
         target = info.level(level)
@@ -581,6 +585,7 @@ def publish_level_events(
 
 def distribution(engine: Engine, *, scheme: str, on: date) -> list[dict[str, Any]]:
     """Users per level at the end of day `on` (from the history), lowest level first."""
+    check_day(on, "the day")
     with session_scope(engine, read_only=True) as session:
         info = _scheme_info(session, _scheme_row(session, scheme))
         counts = Counter(levels_on(session, scheme_id=info.id, day=on).values())
@@ -595,6 +600,8 @@ def distribution(engine: Engine, *, scheme: str, on: date) -> list[dict[str, Any
 def migration(engine: Engine, *, scheme: str, start: date, end: date) -> list[dict[str, Any]]:
     """How many users moved from each level at the end of `start` to each level at the end of
     `end` (None: no level yet), one row per (from, to) pair with users."""
+    check_day(start, "the migration's first day")
+    check_day(end, "the migration's last day")
     if end < start:
         raise InputError("the end of a migration comes after its start")
     with session_scope(engine, read_only=True) as session:

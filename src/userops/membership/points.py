@@ -37,6 +37,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from userops.domain.bounds import MAX_OFFSET, check_instant
 from userops.domain.membership import points as rules
 from userops.domain.membership.points import ExpiryRule
 from userops.errors import InputError
@@ -185,7 +186,7 @@ def _write(
 ) -> PointsResult:
     """Run `body` for a locked account once per key; replay the first result afterwards."""
     user, key = check_user(user_id), check_key(key)
-    when = at or utcnow()
+    when = utcnow() if at is None else check_instant(at, "the time of the write (at)")
     for attempt in range(2):
         try:
             with session_scope(engine) as session:
@@ -435,8 +436,8 @@ def statement(
     engine: Engine, *, user_id: str, limit: int = 100, offset: int = 0
 ) -> list[EntryInfo]:
     """The user's ledger, newest first."""
-    if not 1 <= limit <= 1000 or offset < 0:
-        raise InputError("limit must be 1 to 1000 and offset 0 or more")
+    if not 1 <= limit <= 1000 or not 0 <= offset <= MAX_OFFSET:
+        raise InputError(f"limit must be 1 to 1000 and offset 0 to {MAX_OFFSET:,}")
     with session_scope(engine, read_only=True) as session:
         rows = session.scalars(
             select(PointsEntry)

@@ -159,8 +159,8 @@ def create_rule(
     code = code.strip()
     if not code or len(code) > 64 or not event.strip():
         raise InputError("a rule needs a code (1 to 64 characters) and an event name")
-    if maturity_days < 0:
-        raise InputError("maturity must be 0 or more days")
+    point_rules.check_maturity(maturity_days)
+    inc.check_rule_times(starts_at, ends_at)
     rule = inc.IncentiveRule(
         id=0,
         code=code,

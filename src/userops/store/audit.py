@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from userops.domain.bounds import MAX_OFFSET
 from userops.errors import InputError
 from userops.store.models import AuditEntry
 from userops.store.types import utcnow
@@ -58,8 +59,8 @@ def list_audit(
     action: str | None = None,
 ) -> list[AuditEntry]:
     """A page of entries, newest first (ties on time broken by insertion order)."""
-    if not 1 <= limit <= MAX_PAGE or offset < 0:
-        raise InputError(f"limit must be 1 to {MAX_PAGE} and offset 0 or more")
+    if not 1 <= limit <= MAX_PAGE or not 0 <= offset <= MAX_OFFSET:
+        raise InputError(f"limit must be 1 to {MAX_PAGE} and offset 0 to {MAX_OFFSET:,}")
     statement = select(AuditEntry).order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
     if actor is not None:
         statement = statement.where(AuditEntry.actor == actor)

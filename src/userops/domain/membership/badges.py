@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Final, Literal, get_args
 
+from userops.domain.membership.points import MAX_POINTS
 from userops.errors import InputError
 
 BadgeKind = Literal["event_count", "streak", "top_rank"]
@@ -36,6 +37,8 @@ def check_tiers(kind: BadgeKind, tiers: Sequence[Tier]) -> tuple[Tier, ...]:
         raise InputError("a badge needs at least one tier (one tier: a one-time badge)")
     if any(t.threshold < 1 for t in tiers):
         raise InputError("tier thresholds must be 1 or more")
+    if any(t.threshold > MAX_POINTS for t in tiers):
+        raise InputError(f"tier thresholds must be at most {MAX_POINTS}")
     ordered = sorted(tiers, key=lambda t: -t.threshold if kind == "top_rank" else t.threshold)
     if len({t.threshold for t in ordered}) != len(ordered):
         raise InputError("tier thresholds must be different")

@@ -21,6 +21,7 @@ from datetime import date
 from typing import Final, Literal, get_args
 
 from userops.domain.membership.periods import PeriodKind, period_start
+from userops.domain.membership.points import MAX_POINTS
 from userops.errors import InputError
 
 BenefitKind = Literal[
@@ -59,6 +60,15 @@ class Grant:
             raise InputError("a points multiplier is a percent from 1 to 10000 (150 = x1.5)")
 
 
+def check_grant_numbers(code: str, value: int, quota: int | None) -> None:
+    """A new or changed grant's value and quota: whole numbers from 0 to MAX_POINTS (checked
+    when a level is given a benefit; `Grant` itself also reads what is stored)."""
+    if not 0 <= value <= MAX_POINTS:
+        raise InputError(f"benefit {code!r}: the value must be 0 to {MAX_POINTS}, not {value}")
+    if quota is not None and not 0 <= quota <= MAX_POINTS:
+        raise InputError(f"benefit {code!r}: the quota must be 0 to {MAX_POINTS} uses, not {quota}")
+
+
 def quota_start(day: date, period: QuotaPeriod) -> date | None:
     """First local day of the quota period containing `day` (None: lifetime, no start)."""
     if period == "lifetime":
@@ -79,8 +89,8 @@ class Entitlement:
 
 def check_use(entitlement: Entitlement, quantity: int, user_id: str) -> None:
     """Refuse a use beyond the quota; benefits without a quota can be used freely."""
-    if quantity < 1:
-        raise InputError("a benefit is used 1 or more times at once")
+    if not 1 <= quantity <= MAX_POINTS:
+        raise InputError(f"a benefit is used 1 to {MAX_POINTS} times at once, not {quantity}")
     remaining = entitlement.remaining
     if remaining is not None and quantity > remaining:
         grant = entitlement.grant

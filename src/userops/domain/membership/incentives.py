@@ -21,6 +21,7 @@ from datetime import date, datetime, tzinfo
 from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 from typing import Any, Final, Literal, get_args
 
+from userops.domain.bounds import check_instant
 from userops.domain.membership.periods import PeriodKind, local_day, period_start
 from userops.domain.membership.points import MAX_POINTS, ExpiryRule
 from userops.errors import InputError
@@ -203,9 +204,13 @@ class AwardFormula:
         if self.mode not in AMOUNT_MODES:
             raise InputError(f"amount mode {self.mode!r} is not one of {', '.join(AMOUNT_MODES)}")
         if self.mode != "none" and not 1 <= self.value <= MAX_POINTS:
-            raise InputError(f"an award of mode {self.mode} needs a value of 1 or more")
-        if self.unit_cents < 1:
-            raise InputError("the amount unit must be at least 1 cent")
+            raise InputError(
+                f"an award of mode {self.mode} needs a value of 1 to {MAX_POINTS}, not {self.value}"
+            )
+        if not 1 <= self.unit_cents <= MAX_POINTS:
+            raise InputError(
+                f"the amount unit must be 1 to {MAX_POINTS} cents, not {self.unit_cents}"
+            )
 
     def base(self, revenue_cents: int | None) -> int:
         if self.mode == "fixed":
@@ -226,8 +231,8 @@ class Caps:
     def __post_init__(self) -> None:
         for name in ("day", "period", "lifetime"):
             value = getattr(self, name)
-            if value is not None and value < 0:
-                raise InputError(f"the {name} cap must be 0 or more")
+            if value is not None and not 0 <= value <= MAX_POINTS:
+                raise InputError(f"the {name} cap must be 0 to {MAX_POINTS}, not {value}")
 
     @property
     def any(self) -> bool:
@@ -259,6 +264,17 @@ def capped(proposed: int, caps: Caps, used: Used) -> int:
 def multiplied(amount: int, percent: int) -> int:
     """`amount` times a level multiplier in percent (150 = x1.5), rounded down."""
     return amount * percent // 100
+
+
+def check_rule_times(starts_at: datetime | None, ends_at: datetime | None) -> None:
+    """A new or changed rule's start and end: aware, within 1970-2200, the end after the
+    start (None: from now on, for good)."""
+    if starts_at is not None:
+        check_instant(starts_at, "the rule's start (starts_at)")
+    if ends_at is not None:
+        check_instant(ends_at, "the rule's end (ends_at)")
+    if starts_at is not None and ends_at is not None and ends_at <= starts_at:
+        raise InputError("a rule must end after it starts")
 
 
 @dataclass(frozen=True, slots=True)

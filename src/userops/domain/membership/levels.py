@@ -24,6 +24,7 @@ from datetime import date, timedelta
 from typing import Final, Literal, get_args
 
 from userops.domain.membership.periods import add_months
+from userops.domain.membership.points import MAX_POINTS
 from userops.errors import InputError
 
 Policy = Literal["only_up", "up_down"]
@@ -77,7 +78,7 @@ class LevelPolicy:
 
 
 def check_levels(levels: Sequence[LevelDef]) -> None:
-    """Ranks and codes unique; earned thresholds rise with rank; no negative threshold."""
+    """Ranks and codes unique; earned thresholds rise with rank; thresholds 0 to MAX_POINTS."""
     ranks = [level.rank for level in levels]
     codes = [level.code for level in levels]
     if len(set(ranks)) != len(ranks) or len(set(codes)) != len(codes):
@@ -91,6 +92,12 @@ def check_levels(levels: Sequence[LevelDef]) -> None:
             )
     if any(level.threshold < 0 for level in levels):
         raise InputError("level thresholds must be 0 or more")
+    for level in levels:
+        if level.threshold > MAX_POINTS:
+            raise InputError(
+                f"level thresholds must be at most {MAX_POINTS}: level {level.code!r} has "
+                f"{level.threshold}"
+            )
 
 
 def earned_level(levels: Sequence[LevelDef], growth: int) -> LevelDef | None:

@@ -24,7 +24,8 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Final, Literal, get_args
 
-from userops.domain.membership.periods import add_months, check_aware, local_day, local_midnight
+from userops.domain.bounds import check_instant
+from userops.domain.membership.periods import add_months, local_day, local_midnight
 from userops.errors import ConflictError, InputError
 
 EntryKind = Literal["earn", "spend", "expire", "adjust", "reverse"]
@@ -34,7 +35,13 @@ ExpiryKind = Literal["never", "days", "month_end", "year_end"]
 EXPIRY_KINDS: Final[tuple[str, ...]] = get_args(ExpiryKind)
 
 MAX_POINTS: Final = 10**12
-"""The largest amount one write may carry (far beyond any real award; catches unit mistakes)."""
+"""The largest amount one write may carry (far beyond any real award; catches unit mistakes).
+Level thresholds, rule values and caps, benefit values and quotas and badge tiers are held to
+it too."""
+MAX_MATURITY_DAYS: Final = 3650
+"""The longest time points may stay pending: ten years (a return window is days or weeks)."""
+MAX_EXPIRY: Final[dict[str, int]] = {"days": 36_600, "month_end": 1200, "year_end": 100}
+"""The largest N of each expiry kind: a hundred years."""
 
 _EXPIRY_TEXT = re.compile(r"^(never|days|month_end|year_end)(?::(\d{1,5}))?$")
 
@@ -81,6 +88,11 @@ class ExpiryRule:
             raise InputError(f"expiry {self.kind}:{self.n}: the number must be 1 or more")
         if self.kind == "never" and self.n:
             raise InputError("expiry never takes no number")
+        if self.kind != "never" and self.n > MAX_EXPIRY[self.kind]:
+            raise InputError(
+                f"expiry {self.kind}:{self.n}: the number must be at most "
+                f"{MAX_EXPIRY[self.kind]} (a hundred years)"
+            )
 
     @classmethod
     def parse(cls, text: str) -> ExpiryRule:
@@ -113,6 +125,13 @@ class ExpiryRule:
         return None if last is None else local_midnight(last + timedelta(days=1), tz)
 
 
+def check_maturity(days: int) -> int:
+    """Days points stay pending: 0 (usable at once) to MAX_MATURITY_DAYS."""
+    if isinstance(days, bool) or not isinstance(days, int) or not 0 <= days <= MAX_MATURITY_DAYS:
+        raise InputError(f"maturity must be 0 to {MAX_MATURITY_DAYS} days, not {days!r}")
+    return days
+
+
 def lot_times(
     earned_at: datetime, *, maturity_days: int, expiry: ExpiryRule, tz: tzinfo
 ) -> tuple[datetime, datetime | None]:
@@ -121,9 +140,8 @@ def lot_times(
     Points are pending for `maturity_days` whole days (a return window: 0 = usable at once) and
     their life, for expiry, starts when they become usable.
     """
-    if maturity_days < 0:
-        raise InputError(f"maturity must be 0 or more days, not {maturity_days}")
-    matures_at = check_aware(earned_at, "earned_at") + timedelta(days=maturity_days)
+    check_maturity(maturity_days)
+    matures_at = check_instant(earned_at, "earned_at") + timedelta(days=maturity_days)
     return matures_at, expiry.expires_at(matures_at, tz)
 
 
