@@ -121,7 +121,7 @@ def test_users_known_only_from_events_and_unknown_users(refreshed: Refreshable) 
             user360.profile(refreshed.engine, wh, "nobody")
         with pytest.raises(InputError, match="limit"):
             user360.timeline(wh, no_row, limit=0)
-        with pytest.raises(InputError, match="offset 0 to 1,000,000,000"):
+        with pytest.raises(InputError, match="offset must be 0 to 1,000,000,000"):
             user360.timeline(wh, no_row, offset=2**63)
         # A control character never reaches the warehouse's SQL (ingestion refuses such ids).
         for read in (

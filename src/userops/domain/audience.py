@@ -770,17 +770,6 @@ def referenced_segments(rule: Rule) -> frozenset[str]:
 # --- dates ------------------------------------------------------------------------------------
 
 
-FIRST_DAY: Final = date(1970, 1, 1)
-LAST_DAY: Final = date(2200, 12, 31)
-
-
-def check_day(day: date, name: str = "today") -> date:
-    """A day a rule is evaluated on: within 1970-2200, as every time the product stores."""
-    if not FIRST_DAY <= day <= LAST_DAY:
-        raise InputError(f"{name} {day.isoformat()} is out of range (1970-2200)")
-    return day
-
-
 def parse_iso_date(value: str) -> date:
     """A date value already accepted by the parser."""
     parsed = _iso_date(value)

@@ -39,7 +39,7 @@ import orjson
 import pyarrow as pa
 from sqlalchemy import Engine, func, select, update
 
-from userops.domain.audience import check_day
+from userops.domain.bounds import check_day
 from userops.errors import ConflictError, InputError, NotFoundError, UseropsError
 from userops.membership.tags import member_tags
 from userops.profiles import computed, tagvalues, taxonomy

@@ -24,7 +24,8 @@ import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 
 from userops.analytics.base import Source
-from userops.domain.audience import BooleanRuleTag, check_day, parse_rule_tag, tag_rules
+from userops.domain.audience import BooleanRuleTag, parse_rule_tag, tag_rules
+from userops.domain.bounds import check_day
 from userops.profiles.conditions import USER_ID, evaluate
 
 
@@ -35,7 +36,7 @@ def evaluate_rule_tag(source: Source, definition: Mapping[str, Any], *, today: d
     `definition` is the tag's JSON definition; a bad one raises InputError naming the part
     (`definition.cases[1].when.op: ...`).
     """
-    check_day(today)
+    check_day(today, "today")
     tag = parse_rule_tag(definition)
     rules = tag_rules(tag)
     table = evaluate(source, rules, today=today)

@@ -48,12 +48,12 @@ from userops.domain.audience import (
     SegmentCondition,
     TagCondition,
     check_code,
-    check_day,
     located_conditions,
     parse_rule,
     referenced_segments,
     rule_to_json,
 )
+from userops.domain.bounds import check_day
 from userops.domain.spreadsheet import BOM as spreadsheet_bom
 from userops.domain.spreadsheet import cell as spreadsheet_cell
 from userops.errors import ConflictError, InputError, NotFoundError, UseropsError
@@ -229,7 +229,7 @@ def read_user_ids(text: Iterable[str], *, name: str = "file") -> list[str]:
 
 
 def _audience_ids(source: Source, rule: Rule, today: date) -> pa.Array:
-    check_day(today)
+    check_day(today, "today")
     """Every id the rule selects, sorted or not: from the live count's bit sets when they are
     warm (the server, after a preview: milliseconds at 2M users), else the compiled rule."""
     fast = livecount.select(source, rule, today=today, warm_only=True)
@@ -249,7 +249,7 @@ def preview(
 ) -> Preview:
     """How many users a rule selects on local day `today`, and the first `sample` of them by
     id. With `engine`, unknown tags and segments are refused by name."""
-    check_day(today)
+    check_day(today, "today")
     parsed = _rule(rule)
     if not 0 <= sample <= MAX_SAMPLE:
         raise InputError(f"sample: 0 to {MAX_SAMPLE}, not {sample}")

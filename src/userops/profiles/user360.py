@@ -30,6 +30,7 @@ from userops.domain.audience import (
     parse_rule,
     parse_rule_tag,
 )
+from userops.domain.bounds import check_offset
 from userops.domain.roles import allows
 from userops.errors import ForbiddenError, InputError, NotFoundError
 from userops.membership import levels, points
@@ -202,7 +203,6 @@ class Timeline:
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-MAX_OFFSET: Final = 10**9
 
 
 def _checked(text: str, what: str) -> str:
@@ -216,8 +216,9 @@ def _checked(text: str, what: str) -> str:
 def timeline(source: Source, user_id: str, *, limit: int = 50, offset: int = 0) -> Timeline:
     """The user's events, newest first (ties by message id): theirs by id, and anonymous ones
     of devices linked to them."""
-    if not 1 <= limit <= MAX_PAGE or not 0 <= offset <= MAX_OFFSET:
-        raise InputError(f"limit must be 1 to {MAX_PAGE} and offset 0 to {MAX_OFFSET:,}")
+    if not 1 <= limit <= MAX_PAGE:
+        raise InputError(f"limit must be 1 to {MAX_PAGE}")
+    check_offset(offset)
     _checked(user_id, "user id")
     events = source.table("events")
     ids = source.table("identities")
