@@ -179,6 +179,10 @@ def test_malformed_csv_line_is_quarantined_and_later_rows_keep_their_line(
     assert [e["row"] for e in entries] == [3, 4]
     assert entries[0]["reason"].startswith("malformed CSV line")
     assert "missing id" in entries[1]["reason"]
+    # the malformed line is kept as it is in the file, so it can be fixed
+    assert entries[0]["record"] is None
+    assert entries[0]["raw"] == "m2,track,a,u,,2026-11-01T10:00:00Z,,extra,fields"
+    assert entries[1]["raw"] is None and entries[1]["record"]["message_id"] == "m3"
 
 
 def test_jsonl_line_that_is_not_an_object(warehouse: Warehouse, tmp_path: Path) -> None:
@@ -190,10 +194,122 @@ def test_jsonl_line_that_is_not_an_object(warehouse: Warehouse, tmp_path: Path) 
     )
     summary = run(warehouse, tmp_path, f)
     assert (summary.accepted, summary.rejected) == (1, 2)
-    assert [(e["row"], e["reason"]) for e in quarantined(summary.quarantine)] == [
-        (2, "line is not a JSON object"),
-        (3, "line is not a JSON object"),
+    assert [
+        (e["row"], e["reason"], e["record"], e["raw"]) for e in quarantined(summary.quarantine)
+    ] == [
+        (2, "line is not a JSON object", None, '{"event": "a", "user_id": '),
+        (3, "line is not a JSON object", None, "[1, 2]"),
     ]
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"], ids=["lf", "crlf"])
+def test_csv_rows_keep_their_file_line_after_multi_line_fields_and_blank_lines(
+    warehouse: Warehouse, tmp_path: Path, newline: str
+) -> None:
+    lines = [
+        HEADER,  # 1
+        "m1,track,a,u,,2026-11-01T10:00:00Z,",  # 2
+        'm2,track,a,u,,2026-11-01T10:00:00Z,"{""note"": ""two"",',  # 3
+        '""lines"": 2}"',  # 4
+        "m3,track,a,u,,yesterday,",  # 5: bad
+        "",  # 6: blank
+        'm4,track,a,u,,2026-11-01T10:00:00Z,"{""a"": ""x""}",extra',  # 7: malformed
+        'm5,track,a,,,"2026-11-01T10:00:00Z","{""city"": ""Hangzhou"",',  # 8: bad, 3 lines
+        "",  # 9, inside the quoted field
+        '""district"": ""Xihu""}"',  # 10
+        "m6,track,a,u,,2026-11-01T10:00:00Z,,too,many",  # 11: malformed
+        "m7,click,a,u,,2026-11-01T10:00:00Z,",  # 12: bad
+        "m8,track,a,u,,2026-11-01T10:00:00Z,",  # 13
+    ]
+    f = tmp_path / "e.csv"
+    f.write_bytes((newline.join(lines) + newline).encode())
+    summary = run(warehouse, tmp_path, f)
+    assert (summary.accepted, summary.rejected) == (3, 5)
+    entries = quarantined(summary.quarantine)
+    assert [(e["row"], e["record"] and e["record"]["message_id"]) for e in entries] == [
+        (5, "m3"),
+        (7, None),
+        (8, "m5"),
+        (11, None),
+        (12, "m7"),
+    ]
+    assert entries[2]["record"]["properties"] == (
+        f'{{"city": "Hangzhou",{newline}{newline}"district": "Xihu"}}'
+    )
+    assert entries[1]["raw"] == lines[6] and entries[3]["raw"] == lines[10]
+    with pytest.raises(InputError, match=r"e\.csv: row 5: timestamp \"yesterday\""):
+        run(warehouse, tmp_path, f, strict=True)
+    g = tmp_path / "g.csv"
+    g.write_bytes(newline.join([*lines[:4], *lines[5:7], lines[12]]).encode() + newline.encode())
+    with pytest.raises(InputError, match=r"g\.csv: row 6: malformed CSV line"):
+        run(warehouse, tmp_path, g, strict=True)
+
+
+def test_a_malformed_csv_line_longer_than_duckdb_keeps_is_quarantined_whole(
+    warehouse: Warehouse, tmp_path: Path
+) -> None:
+    long = 'm2,track,a,u,,2026-11-01T10:00:00Z,"{""blob"": ""' + "x" * 20_000 + '\n""}",extra'
+    f = write(tmp_path / "e.csv", f"{HEADER}\nm1,track,a,u,,2026-11-01T10:00:00Z,\n{long}\n")
+    summary = run(warehouse, tmp_path, f)
+    [entry] = quarantined(summary.quarantine)
+    assert (entry["row"], entry["record"], entry["raw"]) == (3, None, long)
+
+
+def test_nan_and_infinity_in_a_parquet_file_are_quarantined(
+    warehouse: Warehouse, tmp_path: Path
+) -> None:
+    nan, inf = float("nan"), float("inf")
+    table = pa.table(
+        {
+            "message_id": ["p1", "p2", "p3", "p4", "p5"],
+            "user_id": ["u"] * 5,
+            "event": ["buy"] * 5,
+            "timestamp": ["2026-11-01T10:00:00Z"] * 5,
+            "revenue": [1.5, nan, -inf, 2.0, 3.0],
+            "price": [9.9, 9.9, 9.9, inf, 9.9],
+            "context": pa.array([{"screen": {"density": d}} for d in (2.0, 2.0, 2.0, 2.0, nan)]),
+        }
+    )
+    pq.write_table(table, tmp_path / "e.parquet")
+    summary = run(warehouse, tmp_path, tmp_path / "e.parquet")
+    assert (summary.accepted, summary.rejected) == (1, 4)
+    entries = quarantined(summary.quarantine)
+    assert [(e["row"], e["reason"]) for e in entries] == [
+        (2, 'properties.revenue "NaN" is not a number within ±10^16'),
+        (3, 'properties.revenue "-Infinity" is not a number within ±10^16'),
+        (4, "properties.price holds NaN or Infinity, which JSON does not allow"),
+        (5, "context.screen holds NaN or Infinity, which JSON does not allow"),
+    ]
+    # the record as the file has it: JSON has no NaN, so the quarantine spells it as a string
+    assert entries[0]["record"]["revenue"] == "NaN"
+    assert entries[3]["record"]["context"] == {"screen": {"density": "NaN"}}
+    assert rows(warehouse, "SELECT message_id, revenue, properties FROM events") == [
+        ("p1", Decimal("1.50"), '{"revenue":1.5,"price":9.9}')
+    ]
+    assert not list((tmp_path / "q").glob("*.part"))
+
+
+def test_nan_and_infinity_in_json_texts_are_quarantined(
+    warehouse: Warehouse, tmp_path: Path
+) -> None:
+    f = tmp_path / "e.jsonl"
+    f.write_text(
+        '{"message_id": "j1", "user_id": "u", "event": "a", "timestamp": "2026-11-01T10:00:00Z",'
+        ' "properties": {"words": "NaN and Infinity are words here"}}\n'
+        '{"message_id": "j2", "user_id": "u", "event": "a", "timestamp": "2026-11-01T10:00:00Z",'
+        ' "properties": {"ok": 1, "sizes": [1, NaN]}}\n'
+    )
+    g = write(
+        tmp_path / "e.csv",
+        f'{HEADER}\nc1,track,a,u,,2026-11-01T10:00:00Z,"{{""score"": -Infinity}}"\n',
+    )
+    summary = run(warehouse, tmp_path, f, g)
+    assert (summary.accepted, summary.rejected) == (1, 2)
+    assert [e["reason"] for e in quarantined(summary.quarantine)] == [
+        "properties.sizes holds NaN or Infinity, which JSON does not allow",
+        "properties.score holds NaN or Infinity, which JSON does not allow",
+    ]
+    assert rows(warehouse, "SELECT message_id FROM events") == [("j1",)]
 
 
 def test_same_file_twice_stores_nothing_twice(warehouse: Warehouse, tmp_path: Path) -> None:

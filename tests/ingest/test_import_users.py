@@ -8,6 +8,8 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from userops.errors import InputError
@@ -83,3 +85,29 @@ def test_items_catalogue(warehouse: Warehouse, tmp_path: Path) -> None:
     assert warehouse.sql("SELECT item_id, price, properties->>'brand' FROM items") == [
         ("sku1", Decimal("299.00"), "ACME")
     ]
+
+
+def test_nan_in_users_and_items_parquet_is_quarantined(
+    warehouse: Warehouse, tmp_path: Path
+) -> None:
+    nan, inf = float("nan"), float("inf")
+    pq.write_table(pa.table({"user_id": ["u1", "u2"], "score": [1.5, nan]}), tmp_path / "u.parquet")
+    users = run(warehouse, tmp_path, "users", tmp_path / "u.parquet")
+    assert (users.accepted, users.rejected) == (1, 1)
+    [bad_user] = [json.loads(x) for x in Path(str(users.quarantine)).read_text().splitlines()]
+    assert bad_user["reason"] == "traits.score holds NaN or Infinity, which JSON does not allow"
+    pq.write_table(
+        pa.table({"item_id": ["i1", "i2", "i3"], "price": [9.5, nan, 1.0], "w": [1.0, 1.0, inf]}),
+        tmp_path / "i.parquet",
+    )
+    items = run(warehouse, tmp_path, "items", tmp_path / "i.parquet")
+    assert (items.accepted, items.rejected) == (1, 2)
+    reasons = [
+        json.loads(x)["reason"] for x in Path(str(items.quarantine)).read_text().splitlines()
+    ]
+    assert reasons == [
+        'price "nan" is not a number within ±10^16',
+        "properties.w holds NaN or Infinity, which JSON does not allow",
+    ]
+    assert warehouse.sql("SELECT user_id, traits FROM users") == [("u1", '{"score":1.5}')]
+    assert warehouse.sql("SELECT item_id, price FROM items") == [("i1", Decimal("9.50"))]

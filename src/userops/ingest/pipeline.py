@@ -8,6 +8,8 @@ temporary name, and only given its real name after the commit.
 
 from __future__ import annotations
 
+import heapq
+import json
 import os
 import secrets
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -26,7 +28,15 @@ from userops.domain.imports import ImportSummary
 from userops.errors import InputError
 from userops.ingest import loaders
 from userops.ingest.rules import normalising_sql
-from userops.ingest.sources import StagedSource, stage_arrow, stage_source, unstage_arrow
+from userops.ingest.sources import (
+    FileLines,
+    StagedSource,
+    csv_file_lines,
+    malformed_lines,
+    stage_arrow,
+    stage_source,
+    unstage_arrow,
+)
 from userops.warehouse.connection import Warehouse
 from userops.warehouse.schema import quote_ident
 from userops.warehouse.transactions import transaction
@@ -56,6 +66,7 @@ def import_files(
     step = progress or (lambda _label: None)
     batch = batch_id or new_batch_id()
     con = wh.duckdb
+    pending: tuple[Path, Path] | None = None
     try:
         sources = []
         for index, path in enumerate(paths):
@@ -74,7 +85,9 @@ def import_files(
         step("loading")
         with _unordered(con), transaction(con, bulk="checkpoint"):
             written = loaders.LOADERS[kind](con, NORMALISED, batch)
-        quarantine = _publish(pending)
+        # committed: from here the quarantine is kept, under its temporary name if need be
+        written_part, pending = pending, None
+        quarantine = _publish(written_part)
         return ImportSummary(
             kind=kind,
             accepted=written,
@@ -87,6 +100,8 @@ def import_files(
     except duckdb.Error as exc:
         raise InputError(f"import failed: {str(exc).splitlines()[0]}") from exc
     finally:
+        if pending is not None:  # written, but the import failed before its commit
+            pending[0].unlink(missing_ok=True)
         _drop_staging(con, len(paths))
 
 
@@ -120,49 +135,74 @@ def _normalise(
     con.execute(f"CREATE OR REPLACE TEMP TABLE {quote_ident(target)} AS {body}")
 
 
+Structural = tuple[int, int, str, str]  # source, DuckDB's line, reason, the record as in the file
+
+
 def _structural_rejects(
     con: duckdb.DuckDBPyConnection, sources: list[StagedSource]
-) -> list[tuple[int, int, str]]:
-    """CSV lines DuckDB could not split into the header's columns: (source, line, reason)."""
-    found: list[tuple[int, int, str]] = []
-    for index, source in enumerate(sources):
-        if source.fmt != "csv":
-            continue
-        rows = con.execute(
-            f"SELECT line, error_message FROM {quote_ident(source.relation + '_badlines')} "
-            "ORDER BY line"
-        ).fetchall()
-        for line, message in rows:
-            found.append((index, int(line), f"malformed CSV line: {str(message).splitlines()[0]}"))
-    return found
+) -> list[Structural]:
+    """CSV records DuckDB could not split into the header's columns."""
+    return [
+        (index, line, f"malformed CSV line: {message.splitlines()[0]}", raw)
+        for index, source in enumerate(sources)
+        if source.fmt == "csv"
+        for line, message, raw in malformed_lines(con, source)
+    ]
+
+
+def _file_lines(
+    con: duckdb.DuckDBPyConnection,
+    sources: list[StagedSource],
+    rows: dict[int, list[int]],
+    structural: list[Structural],
+) -> dict[int, FileLines]:
+    """The file lines of the reported rows of each CSV source that has any."""
+    reported = set(rows) | {entry[0] for entry in structural}
+    return {
+        index: csv_file_lines(con, sources[index], rows.get(index, []))
+        for index in sorted(reported)
+        if sources[index].fmt == "csv"
+    }
+
+
+def _line(lines: dict[int, FileLines], source: int, row: int, *, malformed: bool = False) -> int:
+    found = lines.get(source)
+    return found.line(row, malformed=malformed) if found else row
 
 
 def _fail_on_first_bad_row(
     con: duckdb.DuckDBPyConnection,
     sources: list[StagedSource],
-    structural: list[tuple[int, int, str]],
+    structural: list[Structural],
 ) -> None:
     row = con.execute(
         f"SELECT __source, __row, __reason FROM {NORMALISED} WHERE __reason IS NOT NULL "
         "ORDER BY __source, __row LIMIT 1"
     ).fetchone()
-    candidates = [*structural, *([(int(row[0]), int(row[1]), str(row[2]))] if row else [])]
-    if candidates:
-        source, line, reason = min(candidates)
-        raise InputError(
-            f"{sources[source].path}: row {line}: {reason}; nothing was imported (--strict)"
-        )
+    good = [(int(row[0]), int(row[1]), str(row[2]))] if row else []
+    malformed = structural[:1]
+    if not good and not malformed:
+        return
+    lines = _file_lines(con, sources, {s: [r] for s, r, _ in good}, malformed)
+    source, line, reason = min(
+        [(s, _line(lines, s, r), why) for s, r, why in good]
+        + [(s, _line(lines, s, r, malformed=True), why) for s, r, why, _ in malformed]
+    )
+    raise InputError(
+        f"{sources[source].path}: row {line}: {reason}; nothing was imported (--strict)"
+    )
 
 
 def _write_quarantine(
     con: duckdb.DuckDBPyConnection,
     kind: RecordKind,
     sources: list[StagedSource],
-    structural: list[tuple[int, int, str]],
+    structural: list[Structural],
     quarantine_dir: Path,
     batch: str,
 ) -> tuple[Path, Path] | None:
-    """Write bad rows to `<kind>-<batch>.jsonl.part`; returns (part, final) or None."""
+    """Write bad rows, in file order, to `<kind>-<batch>.jsonl.part`; returns (part, final) or
+    None. Rows are numbered by their line in the file for CSV (see `csv_file_lines`)."""
     bad = con.execute(
         f"SELECT __source, __row, __reason FROM {NORMALISED} WHERE __reason IS NOT NULL "
         "ORDER BY __source, __row"
@@ -170,48 +210,99 @@ def _write_quarantine(
     first = bad.fetchmany(10_000)
     if not first and not structural:
         return None
-    quarantine_dir.mkdir(parents=True, exist_ok=True)
-    final = quarantine_dir / f"{kind}-{batch}.jsonl"
-    part = final.with_name(final.name + ".part")
-    with part.open("wb") as out:
-        for source, line, reason in structural:
-            out.write(_quarantine_line(sources[source].path, line, reason, None))
+    csv_rows: dict[int, list[int]] = {}
+    for index, staged in enumerate(sources):
+        if staged.fmt == "csv":
+            csv_rows[index] = [
+                int(r[0])
+                for r in con.execute(
+                    f"SELECT __row FROM {NORMALISED} WHERE __reason IS NOT NULL AND __source = ?",
+                    [index],
+                ).fetchall()
+            ]
+    lines = _file_lines(con, sources, {i: r for i, r in csv_rows.items() if r}, structural)
+
+    def judged() -> Iterator[tuple[int, int, str, Any, str | None]]:
         chunk = first
         while chunk:
             records = _raw_records(con, sources, chunk)
             for source, row, reason in chunk:
-                raw = records.get((int(source), int(row)))
-                out.write(_quarantine_line(sources[int(source)].path, int(row), str(reason), raw))
+                record, raw = records.get((int(source), int(row)), (None, None))
+                yield int(source), _line(lines, int(source), int(row)), str(reason), record, raw
             chunk = bad.fetchmany(10_000)
-        out.flush()
-        os.fsync(out.fileno())
+
+    malformed = (
+        (source, _line(lines, source, line, malformed=True), reason, None, raw)
+        for source, line, reason, raw in structural
+    )
+    quarantine_dir.mkdir(parents=True, exist_ok=True)
+    final = quarantine_dir / f"{kind}-{batch}.jsonl"
+    part = final.with_name(final.name + ".part")
+    try:
+        with part.open("wb") as out:
+            for at, line, reason, record, raw in heapq.merge(
+                malformed, judged(), key=lambda entry: (entry[0], entry[1])
+            ):
+                out.write(_quarantine_line(sources[at].path, line, reason, record, raw))
+            out.flush()
+            os.fsync(out.fileno())
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
     return part, final
 
 
 def _raw_records(
     con: duckdb.DuckDBPyConnection, sources: list[StagedSource], chunk: list[tuple[Any, ...]]
-) -> dict[tuple[int, int], Any]:
-    """The bad rows as the file had them, so a user can fix and re-import them."""
-    found: dict[tuple[int, int], Any] = {}
+) -> dict[tuple[int, int], tuple[Any, str | None]]:
+    """The bad rows as the file had them, so a user can fix and re-import them: (the record,
+    None), or (None, the line as read) for a JSON Lines line that is not an object."""
+    found: dict[tuple[int, int], tuple[Any, str | None]] = {}
     by_source: dict[int, list[int]] = {}
     for source, row, _ in chunk:
         by_source.setdefault(int(source), []).append(int(row))
     for index, rows in by_source.items():
         rel = quote_ident(sources[index].relation)
         result = con.execute(
-            f"SELECT __row, to_json(s) FROM {rel} s WHERE __row IN (SELECT unnest(?))",
+            f"SELECT __row, __bad_line, to_json(s) FROM {rel} s WHERE __row IN (SELECT unnest(?))",
             [rows],
         ).fetchall()
-        for row, record in result:
-            data = orjson.loads(record)
-            data.pop("__row", None)
-            data.pop("__bad_line", None)
-            found[(index, int(row))] = data
+        unread = [int(row) for row, bad_line, _ in result if bad_line]
+        texts: dict[int, str] = {}
+        if unread and sources[index].fmt == "jsonl":
+            lines = quote_ident(sources[index].relation + "_lines")
+            texts = dict(
+                con.execute(
+                    f"SELECT __row, line FROM {lines} WHERE __row IN (SELECT unnest(?))", [unread]
+                ).fetchall()
+            )
+        for row, bad_line, record in result:
+            if bad_line:
+                found[(index, int(row))] = (None, texts.get(int(row)))
+                continue
+            data = _json_record(record)
+            if isinstance(data, dict):
+                data.pop("__row", None)
+                data.pop("__bad_line", None)
+            found[(index, int(row))] = (data, None)
     return found
 
 
-def _quarantine_line(path: str, row: int, reason: str, record: Any) -> bytes:
-    return orjson.dumps({"source": path, "row": row, "reason": reason, "record": record}) + b"\n"
+def _json_record(text: str) -> Any:
+    """A staged row as DuckDB's JSON, which spells a float column's NaN and Infinity as bare
+    words: those become the strings "NaN", "Infinity", "-Infinity"."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        try:
+            return json.loads(text, parse_constant=str)
+        except ValueError:
+            return text  # not JSON even so: kept as the text DuckDB gave
+
+
+def _quarantine_line(path: str, row: int, reason: str, record: Any, raw: str | None) -> bytes:
+    entry = {"source": path, "row": row, "reason": reason, "record": record, "raw": raw}
+    return orjson.dumps(entry) + b"\n"
 
 
 def _publish(pending: tuple[Path, Path] | None) -> str | None:

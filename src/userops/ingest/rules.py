@@ -50,6 +50,7 @@ class _Select:
 
     columns: dict[str, str] = field(default_factory=dict)
     rules: list[tuple[str, str]] = field(default_factory=list)
+    finite: list[str] = field(default_factory=list)  # JSON fields checked by `_finite_rule`
 
 
 def _lit(text: str) -> str:
@@ -207,6 +208,8 @@ def _money(sel: _Select, name: str, column: str | None, source: StagedSource) ->
 
 
 def _json(sel: _Select, name: str, column: str | None, source: StagedSource) -> None:
+    if source.fmt != "arrow":  # the API's JSON was parsed strictly before it got here
+        sel.finite.append(name)
     if column is None:
         sel.columns[name] = "CAST(NULL AS JSON)"
         return
@@ -238,6 +241,40 @@ def _is_object(json_column: str) -> str:
     return (
         f"CASE WHEN prefix({text}, '{{') THEN TRUE WHEN prefix({text}, '[') "
         f"OR prefix({text}, '\"') THEN FALSE ELSE json_type({json_column}) = 'OBJECT' END"
+    )
+
+
+def _finite_rule(name: str) -> tuple[str, str]:
+    """Refuse a JSON object holding NaN or Infinity: DuckDB reads them (and writes them for a
+    float column or struct field of a Parquet file), but JSON has no such numbers and every
+    reader of the stored object would fail on it. The text is first searched for the
+    spellings JSON writers use (Python's json, Jackson, DuckDB: NaN, Infinity, -Infinity),
+    which costs little; only an object that has one is walked. Other spellings DuckDB also
+    reads (nan, inf, 1e999) are not searched for: two more searches of every text cost a
+    large import 2-3% (measured). The message names the first top-level key that is, or holds,
+    one.
+    """
+    text = f"CAST({name} AS VARCHAR)"
+    spelled = " OR ".join(f"contains({text}, '{word}')" for word in ("NaN", "Infinity"))
+    key = (
+        f"list_filter(list_zip(json_keys({name}), json_extract({name}, '$.*')), "
+        f"lambda p: {_not_finite('p[2]')} OR {_holds_not_finite('p[2]', 'w')})[1][1]"
+    )
+    message = _lit(" holds NaN or Infinity, which JSON does not allow")
+    return (
+        f"CASE WHEN {spelled} THEN {_holds_not_finite(name, 'v')} ELSE FALSE END",
+        f"{_lit(name + '.')} || {key} || {message}",
+    )
+
+
+def _not_finite(value: str) -> str:
+    return f"(json_type({value}) = 'DOUBLE' AND NOT isfinite(TRY_CAST({value} AS DOUBLE)))"
+
+
+def _holds_not_finite(value: str, var: str) -> str:
+    inside = f"json_extract({value}, '$..*')"
+    return (
+        f"coalesce(list_bool_or(list_transform({inside}, lambda {var}: {_not_finite(var)})), FALSE)"
     )
 
 
@@ -287,7 +324,12 @@ def normalising_sql(
             f"ELSE {bag} END"
         )
     )
-    rules = [("__bad_line", _lit("line is not a JSON object")), *_kind_rules(kind), *sel.rules]
+    rules = [
+        ("__bad_line", _lit("line is not a JSON object")),
+        *_kind_rules(kind),
+        *sel.rules,
+        *(_finite_rule(name) for name in sel.finite),
+    ]
     if kind == "events":
         rules.append(
             (

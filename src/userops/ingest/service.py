@@ -1,14 +1,16 @@
 """The import service the CLI (and later the API) calls: open the stores, import, record the run.
 
 Each import is recorded in the application database (`import_runs`): started before the
-warehouse is touched, finished with its counts or its error, so a killed import leaves a
-`running` row behind as its trace instead of nothing.
+warehouse is touched, finished with its counts or its error (any error: a bug or an interrupt
+too), so only a killed import leaves a `running` row behind, as its trace instead of nothing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+
+from sqlalchemy.engine import Engine
 
 from userops.domain.contract import RecordKind
 from userops.domain.imports import ImportSummary
@@ -40,11 +42,8 @@ def import_paths(
             ).id
         try:
             summary = _import(settings, kind, paths, mapping, strict, progress)
-        except UseropsError as exc:
-            with session_scope(engine) as session:
-                import_runs.finish_import_run(
-                    session, run_id=run_id, accepted=0, rejected=0, duplicates=0, error=str(exc)
-                )
+        except BaseException as exc:  # whatever stopped it, the run is closed as failed
+            _record_failure(engine, run_id, exc)
             raise
         with session_scope(engine) as session:
             import_runs.finish_import_run(
@@ -58,6 +57,24 @@ def import_paths(
         return summary
     finally:
         engine.dispose()
+
+
+def _record_failure(engine: Engine, run_id: int, exc: BaseException) -> None:
+    """Close the run as failed with the error: the user's message for a `UseropsError`, the
+    exception's type and text for anything else (a bug, an interrupt)."""
+    if isinstance(exc, UseropsError):
+        error = str(exc)
+    elif isinstance(exc, KeyboardInterrupt):
+        error = "interrupted"
+    else:
+        error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    try:
+        with session_scope(engine) as session:
+            import_runs.finish_import_run(
+                session, run_id=run_id, accepted=0, rejected=0, duplicates=0, error=error
+            )
+    except Exception:  # the import's own error is the one to raise, not this one
+        return
 
 
 def _import(

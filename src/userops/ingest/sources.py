@@ -3,16 +3,21 @@
 Paths and values reach DuckDB as parameters or through its relational API, never pasted into
 SQL; column names from a file are quoted identifiers. Row numbers are what a user can find in
 the file: line numbers (header = line 1) for CSV and JSON Lines, 1-based indexes for Parquet.
+A staged CSV row counts records as DuckDB reads them, which drifts from the file's lines after a
+quoted field spanning lines or a blank line; `csv_file_lines` finds the true lines of the rows
+an import reports.
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from userops.errors import InputError
@@ -98,7 +103,10 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> None:
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {quote_ident(name + '_badlines')} AS "
         f"SELECT line, line - 1 - row_number() OVER (ORDER BY line) AS goods_before, "
-        f"max(error_message) AS error_message FROM {quote_ident(rejects)} "
+        f"max(error_message) AS error_message, "
+        # the record as in the file, without the blank lines DuckDB puts before it
+        f"ltrim(max(csv_line), chr(13) || chr(10)) AS csv_line, "
+        f"min(line_byte_position) AS byte_position FROM {quote_ident(rejects)} "
         f"GROUP BY line"
     )
     con.execute(
@@ -175,3 +183,159 @@ def unstage_arrow(con: duckdb.DuckDBPyConnection, index: int) -> None:
 def csv_structural_rejects(con: duckdb.DuckDBPyConnection, source: StagedSource) -> str | None:
     """Name of the table of CSV lines DuckDB could not split into the header's columns."""
     return f"{source.relation}_badlines" if source.fmt == "csv" else None
+
+
+def malformed_lines(
+    con: duckdb.DuckDBPyConnection, source: StagedSource
+) -> list[tuple[int, str, str]]:
+    """The CSV records DuckDB could not split into the header's columns: (DuckDB's line, its
+    message, the record as in the file). DuckDB keeps at most `_KEPT_CHARS` characters of a
+    record; a longer one is read again from the file."""
+    rows = con.execute(
+        f"SELECT line, error_message, csv_line, byte_position "
+        f"FROM {quote_ident(source.relation + '_badlines')} ORDER BY line"
+    ).fetchall()
+    return [
+        (int(line), str(message), _whole_record(source.path, int(offset), str(text or "")))
+        for line, message, text, offset in rows
+    ]
+
+
+_KEPT_CHARS = 10_000  # DuckDB's rejects table cuts `csv_line` at this length
+_CHUNK = 1 << 24
+
+
+def _whole_record(path: str, position: int, kept: str) -> str:
+    """A malformed record DuckDB cut at `_KEPT_CHARS` read again from the file, from its
+    position (DuckDB's, 1-based) to the first line break outside double quotes; what DuckDB
+    kept when the file does not have it there."""
+    if len(kept) < _KEPT_CHARS:
+        return kept
+    with open(path, "rb") as file:
+        file.seek(max(position - 1, 0))
+        data = b""
+        done = quotes = 0
+        while chunk := file.read(1 << 16):
+            data = data + chunk if data else chunk.lstrip(b"\r\n")
+            while (end := data.find(b"\n", done)) != -1:
+                quotes += data.count(b'"', done, end)
+                done = end + 1
+                if quotes % 2 == 0:
+                    data = data[:end].rstrip(b"\r")
+                    break
+            else:
+                continue
+            break
+    text = data.decode("utf-8", "replace")
+    return text if text.startswith(kept) else kept
+
+
+def _line_count(path: str) -> tuple[int, bool]:
+    """How many lines a file has, and whether it has a backslash before a double quote."""
+    lines, last, escaped = 0, b"\n", False
+    with open(path, "rb") as file:
+        while chunk := file.read(_CHUNK):
+            lines, last = lines + chunk.count(b"\n"), chunk[-1:]
+            escaped = escaped or b'\\"' in chunk
+    return lines + (last != b"\n"), escaped
+
+
+@dataclass(frozen=True, slots=True)
+class FileLines:
+    """The file lines some rows of a staged CSV start on (the header is line 1).
+
+    A staged CSV row's `__row`, and a malformed record's line, count records (and, for the
+    latter, blank lines) as DuckDB reads them: each record is one line there, so they drift
+    from the file's lines after a quoted field that spans lines. `good` maps a good row's
+    `__row`, `malformed` a malformed record's DuckDB line, to its line in the file.
+    """
+
+    good: dict[int, int]
+    malformed: dict[int, int]
+
+    def line(self, row: int, *, malformed: bool = False) -> int:
+        return (self.malformed if malformed else self.good).get(row, row)
+
+
+def csv_file_lines(
+    con: duckdb.DuckDBPyConnection, source: StagedSource, rows: Iterable[int]
+) -> FileLines:
+    """The file lines of the given good rows and of every malformed record of a staged CSV.
+
+    Only an import that reports rows of a CSV reads its file again: a count of its lines tells
+    whether each record is one line (then DuckDB's numbers are right); if not, one pass over the
+    file's bytes tells the line breaks inside double-quoted fields from those ending a record,
+    and DuckDB's blank lines from records (about 1 s a 250 MB file). If that pass does not find
+    the records DuckDB found (a file quoted with another character, or escaping quotes with a
+    backslash), DuckDB's numbers are kept.
+    """
+    found = con.execute(
+        f"SELECT line, csv_line FROM {quote_ident(source.relation + '_badlines')} ORDER BY line"
+    ).fetchall()
+    malformed = np.array([r[0] for r in found], dtype=np.int64)
+    # the start of each malformed record's first line, to check the pass finds it where it is
+    heads = [str(r[1] or "").split("\n")[0].rstrip("\r")[:200].encode() for r in found]
+    count = con.execute(f"SELECT count(*) FROM {quote_ident(source.relation + '_scan')}").fetchone()
+    goods = int(count[0]) if count else 0
+    lines_in_file, escaped = _line_count(source.path)
+    if lines_in_file <= 1 + goods + len(malformed) or escaped:
+        # a line per record: DuckDB's numbers are the file's lines; or quotes escaped with a
+        # backslash, which the pass cannot follow
+        return FileLines({}, {})
+    wanted = np.unique(np.fromiter(rows, dtype=np.int64))
+    # a good row's place among the good records: its __row less the header and the malformed
+    # records DuckDB counted before it
+    nth = wanted - 1 - np.searchsorted(malformed, wanted)
+    good_lines = np.zeros(len(wanted), dtype=np.int64)
+    bad_lines = np.zeros(len(malformed), dtype=np.int64)
+    lines = outside = found_goods = found_bad = quotes = 0
+    header = True
+    with open(source.path, "rb") as file:
+        tail = b""
+        while True:
+            chunk = file.read(_CHUNK)
+            buf = tail + chunk
+            cut = len(buf) if not chunk else buf.rfind(b"\n") + 1
+            buf, tail = buf[:cut], buf[cut:]
+            if buf:
+                a = np.frombuffer(buf, dtype=np.uint8)
+                ends = np.flatnonzero(a == 10)
+                if not len(ends) or ends[-1] != len(a) - 1:
+                    ends = np.append(ends, len(a))  # the last line, without a line break
+                starts = np.concatenate(([0], ends[:-1] + 1))
+                quote_at = np.flatnonzero(a == 34)
+                free = (quotes + np.searchsorted(quote_at, starts)) % 2 == 0
+                size = ends - starts
+                blank = (size == 0) | ((size == 1) & (a[np.minimum(starts, len(a) - 1)] == 13))
+                duck = outside + np.cumsum(free)  # DuckDB's line: records and blank lines
+                starting = free & ~blank
+                at = lines + 1 + np.flatnonzero(starting)
+                duck_at = duck[starting]
+                if header and len(at):
+                    at, duck_at, header = at[1:], duck_at[1:], False
+                bad = np.isin(duck_at, malformed)
+                which = np.searchsorted(malformed, duck_at[bad])
+                bad_lines[which] = at[bad]
+                found_bad += int(bad.sum())
+                # byte offsets of the malformed records (the header, if dropped, came first)
+                offsets = starts[starting][-len(bad) :][bad] if len(bad) else starts[:0]
+                if any(
+                    not buf.startswith(heads[i], int(o))
+                    for i, o in zip(which.tolist(), offsets.tolist(), strict=True)
+                ):
+                    return FileLines({}, {})
+                good_at = at[~bad]
+                hit = (nth > found_goods) & (nth <= found_goods + len(good_at))
+                good_lines[hit] = good_at[nth[hit] - found_goods - 1]
+                found_goods += len(good_at)
+                lines += len(starts)
+                outside = int(duck[-1])
+                quotes += len(quote_at)
+            if not chunk:
+                break
+    if found_goods != goods or found_bad != len(malformed):
+        return FileLines({}, {})
+    return FileLines(
+        dict(zip(wanted.tolist(), good_lines.tolist(), strict=True)),
+        dict(zip(malformed.tolist(), bad_lines.tolist(), strict=True)),
+    )
