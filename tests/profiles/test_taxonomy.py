@@ -233,5 +233,6 @@ def test_level_schemes_get_a_member_level_tag(app_engine: Engine) -> None:
     assert taxonomy.sync_level_tags(app_engine) == 0
     tag = taxonomy.get_tag(app_engine, "member_level_vip")
     assert tag.definition == {"model": "member", "output": "level", "params": {"scheme": "vip"}}
-    assert tag.category == "membership" and "VIP 等级" in tag.name
+    assert tag.category == "membership" and tag.name == "VIP 等级"  # not 会员等级: VIP 等级
+    assert [(lb.code, lb.name) for lb in tag.labels] == [("v1", "V1"), ("v2", "V2")]
     assert "'vip'" in (tag.description or "") and "'vip'" in (tag.description_en or "")

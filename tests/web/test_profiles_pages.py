@@ -11,8 +11,9 @@ import re
 import shutil
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -642,6 +643,12 @@ def test_the_360_masks_contact_below_admin(console: Console) -> None:
         assert f'data-tag="{tag.code}" title="this value since {since:%Y-%m-%d %H:%M}"' in admin
     stage = found.as_json(reveal=True)["history"]["lifecycle_stage"]
     assert stage and f"{stage[0]['since']}" in admin
+    # The signup time in the console's time zone, the day `created_at` rules count in.
+    signed = found.traits["created_at"] if found.traits else None
+    assert isinstance(signed, datetime)
+    local = signed.astimezone(console.app.state.runtime.settings.tz)
+    shown = admin.split('data-trait="created_at"', 1)[1].split("</dd>", 1)[0]
+    assert shown.endswith(f"<dd>{local:%Y-%m-%d %H:%M:%S}")
 
 
 def test_searching_users_by_role(console: Console) -> None:
@@ -815,3 +822,23 @@ def test_every_profiles_message_is_translated() -> None:
         node = builder.Node("r.0", kind, field=name, op=op, measure=measure)
         used.add(builder.hint(node))
     assert used and used - set(EN) == set() and used - set(ZH_CN) == set()
+
+
+def test_timeline_properties_read_as_json_values() -> None:
+    """A null, a boolean, an object: as the JSON the event carried, not Python's None/True."""
+    from userops.web.rendering import templates
+
+    event = {
+        "message_id": "m1", "event": "level_change", "type": "track", "anonymous_id": None,
+        "revenue": None, "at": datetime(2026, 11, 1, tzinfo=UTC),
+        "properties": {"from_level": None, "first": True, "to": "gold", "tiers": [1, 2],
+                       "meta": {"a": "<b>"}},
+    }  # fmt: skip
+    html_text = templates.env.get_template("profiles/_timeline.html").render(
+        events=[event], timeline=SimpleNamespace(has_more=False), page=1, base="/x",
+        t=lambda key, **_: key, localtime=lambda at, fmt: at.strftime(fmt),
+    )  # fmt: skip
+    props = html_text.split('<code class="props">', 1)[1].split("</code>", 1)[0]
+    assert props == (
+        'from_level=null, first=true, to=gold, tiers=[1, 2], meta={"a": "\\u003cb\\u003e"}'
+    )

@@ -20,7 +20,7 @@ from typing import Any, Final
 
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from userops.domain.audience import (
     BooleanRuleTag,
@@ -38,6 +38,7 @@ from userops.store.models import (
     REFRESH_SCHEDULES,
     TAG_KINDS,
     TAG_VALUE_TYPES,
+    Level,
     LevelScheme,
     Segment,
     TagCategory,
@@ -180,8 +181,11 @@ def _labels(row: TagDefinition) -> tuple[computed.Label, ...]:
     if row.kind == "computed":
         definition = row.definition or {}
         model = definition.get("model")
+        output = str(definition.get("output", "value"))
+        if model == computed.MEMBER_MODEL and output == "level":
+            return _level_labels(row, definition)
         if model in computed.MODEL_NAMES:
-            return computed.labels(str(model), str(definition.get("output", "value")))
+            return computed.labels(str(model), output)
     values = (row.definition or {}).get("values")
     if isinstance(values, list):  # rule and imported tags may list their values
         out = []
@@ -193,6 +197,22 @@ def _labels(row: TagDefinition) -> tuple[computed.Label, ...]:
                 )
         return tuple(out)
     return ()
+
+
+def _level_labels(row: TagDefinition, definition: Mapping[str, Any]) -> tuple[computed.Label, ...]:
+    """A member level tag's values are its scheme's level codes: named as the scheme names
+    its levels (黄金会员 for `gold`), in rank order."""
+    session = object_session(row)
+    scheme = (definition.get("params") or {}).get("scheme")
+    if session is None or not isinstance(scheme, str):
+        return ()
+    levels = session.execute(
+        select(Level.code, Level.name)
+        .join(LevelScheme, Level.scheme_id == LevelScheme.id)
+        .where(LevelScheme.code == scheme)
+        .order_by(Level.rank)
+    )
+    return tuple(computed.Label(code, name, name) for code, name in levels)
 
 
 def _tag_info(row: TagDefinition, categories: Mapping[int, str]) -> TagInfo:
@@ -782,7 +802,7 @@ def sync_level_tags(engine: Engine) -> int:
                 continue
             spec = _Tag(
                 code,
-                f"会员等级: {scheme_name}",
+                scheme_name if "等级" in scheme_name else f"会员等级: {scheme_name}",
                 f"Member level: {scheme_name}",
                 "membership",
                 "member",

@@ -9,7 +9,7 @@ instant in USEROPS_TIMEZONE).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -76,8 +76,17 @@ def _context(request: Request) -> dict[str, Any]:
     operator = getattr(request.state, "operator", None)
     tz = settings_of(request).tz
 
-    def localtime(moment: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-        return moment.astimezone(tz).strftime(fmt) if moment is not None else t("common.never")
+    def localtime(
+        moment: datetime | str | None, fmt: str = "%Y-%m-%d %H:%M", *, empty: str | None = None
+    ) -> str:
+        """A moment (or its ISO text, UTC when it names no zone) in the console's time zone."""
+        if moment is None or moment == "":
+            return t("common.never") if empty is None else empty
+        if isinstance(moment, str):
+            moment = datetime.fromisoformat(moment)
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=UTC)
+        return moment.astimezone(tz).strftime(fmt)
 
     def can(permission: Permission) -> bool:
         return operator is not None and allows(operator.role, permission)
