@@ -8,6 +8,7 @@ an empty range says so, htmx gets the results alone; and the demo's planted trut
 from __future__ import annotations
 
 import csv
+import html
 import io
 import json
 from collections.abc import Iterator
@@ -29,6 +30,7 @@ from userops.analytics.costs import import_costs
 from userops.analytics.early_action import DID, DID_NOT, early_action_retention
 from userops.analytics.filters import parse_where
 from userops.analytics.funnels import FunnelSpec, FunnelStep, step_filter
+from userops.profiles import segments
 from userops.services.demo import load_demo
 from userops.services.runtime import Runtime
 from userops.web.analytics import router
@@ -162,7 +164,8 @@ def warehouse(console: Console) -> Any:
 def test_every_analytics_route_is_open_to_every_role(demo: Console) -> None:
     paths = {route.path for route in router.routes if isinstance(route, APIRoute)}
     assert paths == {"/analytics", *(f"/analytics/{tab}" for tab in TABS)} | {
-        "/analytics/funnels/dropped.csv"
+        "/analytics/funnels/dropped.csv",
+        "/analytics/funnels/dropped/segment",  # analysts and up: tested below
     }
     for who in ("viewer", "analyst", "operator", "admin"):
         for tab in TABS:
@@ -474,6 +477,41 @@ def test_the_users_who_dropped_at_a_step_are_listed_and_downloadable(demo: Conso
     assert {r[1] for r in rows[1:]} == {"add_to_cart"} and {r[2] for r in rows[1:]} == {"purchase"}
     genders = dict(zip(got.users["uid"].to_pylist(), got.users["grp"].to_pylist(), strict=True))
     assert [r[3] for r in rows[1:]] == [genders[u] or "" for u in dropped]
+
+
+def test_the_users_who_dropped_are_saved_as_a_segment(demo: Console) -> None:
+    """As the API's segment from a funnel (docs/segments.md), from the funnel page: analysts
+    and up see the form; the static segment holds exactly the users who dropped."""
+    query = "step=app_open&step=add_to_cart&step=purchase&window=7d&dropped=3"
+    assert not get(demo, f"/analytics/funnels?{query}").has_id("dropped-segment")  # a viewer
+    analyst = demo.client("analyst")
+    page = analyst.get(f"/analytics/funnels?{query}").text
+    form = page.split('id="dropped-segment"', 1)[0].rsplit("<form", 1)[1]
+    action = html.unescape(form.split('action="', 1)[1].split('"', 1)[0])
+    assert action.startswith("/analytics/funnels/dropped/segment?") and "dropped=3" in action
+    token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    fields = {"csrf_token": token, "code": "cart_quitters", "name": "加购未购"}
+    assert demo.client("viewer").post(action, data=fields).status_code == 403
+    assert analyst.post(action, data={**fields, "csrf_token": "x"}).status_code == 403
+    saved = analyst.post(action, data=fields, follow_redirects=False)
+    assert (
+        saved.status_code == 303 and saved.headers["location"] == "/profiles/segments/cart_quitters"
+    )
+    with warehouse(demo) as wh:
+        spec = FunnelSpec.of(["app_open", "add_to_cart", "purchase"], start=LAST_30, end=END)
+        dropped = funnels.funnel(wh, spec).dropped_users(3)
+        members = segments.members(wh, "cart_quitters").column("user_id").to_pylist()
+    assert dropped and members == sorted(dropped)
+    info = segments.get_segment(demo.engine, "cart_quitters")
+    assert (info.kind, info.size, info.owner) == ("static", len(dropped), "analyst")
+    assert "Segment cart_quitters was saved" in analyst.get(saved.headers["location"]).text
+    again = analyst.post(action, data=fields, follow_redirects=False)  # the code is taken
+    assert again.status_code == 303 and again.headers["location"].startswith("/analytics/funnels?")
+    shown = html.unescape(analyst.get(again.headers["location"]).text)
+    assert "The segment was not saved: segment 'cart_quitters' already exists" in shown
+    assert segments.get_segment(demo.engine, "cart_quitters").size == len(dropped)
+    with warehouse(demo) as wh:  # the module's console as the other tests expect it
+        segments.delete_segment(demo.engine, wh, "cart_quitters", actor="t")
 
 
 def test_the_csv_refuses_bad_input_in_one_line(demo: Console) -> None:

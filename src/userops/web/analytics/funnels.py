@@ -15,6 +15,8 @@ from datetime import timedelta
 from typing import Any, Final
 from urllib.parse import quote
 
+from sqlalchemy import Engine
+
 from userops.analytics.catalog import DataDays
 from userops.analytics.funnels import (
     DEFAULT_WINDOW,
@@ -30,6 +32,8 @@ from userops.analytics.funnels import (
 )
 from userops.domain.spreadsheet import cell
 from userops.errors import InputError
+from userops.profiles import segments
+from userops.profiles.segments import SegmentInfo
 from userops.warehouse.connection import Warehouse
 from userops.web.analytics.charts import chart, series
 from userops.web.analytics.controls import Params
@@ -142,6 +146,7 @@ def build(wh: Warehouse, ask: Ask) -> dict[str, Any]:
         "dropped_total": len(dropped) if dropped is not None else 0,
         "dropped_link": lambda k: ask.params.link(dropped=k),
         "csv_link": lambda k: ask.params.link("/analytics/funnels/dropped.csv", dropped=k),
+        "segment_link": lambda k: ask.params.link("/analytics/funnels/dropped/segment", dropped=k),
         "charts": {"funnel": figure},
         "empty": result.steps[0].count == 0,
     }
@@ -180,6 +185,20 @@ def dropped_csv(wh: Warehouse, ask: Ask) -> tuple[str, str]:
             row.append(cell(groups.get(uid) or ""))
         writer.writerow(row)
     return f"funnel-dropped-step-{step}.csv", out.getvalue()
+
+
+def save_dropped(
+    engine: Engine, wh: Warehouse, ask: Ask, *, code: str, name: str, actor: str
+) -> SegmentInfo:
+    """The users who dropped at step `dropped` (2..n), saved as a static segment."""
+    done = run(wh, ask)
+    if done is None:
+        raise InputError("the funnel has no steps: add 2 to 20 steps")
+    spec, _ = done
+    step = ask.params.integer("dropped", 0, 0, MAX_STEPS)
+    return segments.create_from_funnel(
+        engine, wh, code=code, name=name, spec=spec, dropped_at=step, actor=actor
+    )
 
 
 def builder_rows(params: Params) -> list[dict[str, str]]:

@@ -4,21 +4,25 @@ as a CSV file."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import PlainTextResponse, RedirectResponse
 from starlette.responses import Response
 
 from userops.analytics import catalog
 from userops.analytics.funnels import MAX_STEPS, ORDERS
 from userops.errors import InputError
+from userops.services.auth import OperatorInfo
 from userops.web.analytics import activity, channels, funnels, lifecycle, retention, revenue
 from userops.web.analytics.controls import Params, read_common
 from userops.web.analytics.page import Ask, show
-from userops.web.deps import Viewer, locale_of, runtime_of, settings_of
+from userops.web.deps import Viewer, check_csrf, locale_of, require, runtime_of, settings_of
 from userops.web.i18n import translator
+from userops.web.rendering import flash
 
 router = APIRouter(prefix="/analytics", include_in_schema=False)
+Analyst = Annotated[OperatorInfo, Depends(require("analyse"))]
 
 
 @router.get("")
@@ -70,6 +74,32 @@ def funnel_dropped_csv(request: Request, operator: Viewer) -> Response:
         media_type="text/csv; charset=utf-8",
         headers={"content-disposition": f'attachment; filename="{name}"'},
     )
+
+
+@router.post("/funnels/dropped/segment", dependencies=[Depends(check_csrf)])
+async def funnel_dropped_segment(request: Request, operator: Analyst) -> Response:
+    """Save the users who dropped at step `dropped` as a static segment (人群), then show it;
+    on a refusal, back to the funnel with the reason."""
+    params = Params(request.query_params, "/analytics/funnels")
+    form = await request.form()
+    code, name = (str(form.get(key) or "").strip() for key in ("code", "name"))
+    today = datetime.now(settings_of(request).tz).date()
+    runtime = runtime_of(request)
+    try:
+        with runtime.warehouse() as wh:
+            covered = catalog.data_days(wh)
+            common = read_common(params, covered, today)
+            ask = Ask(
+                params, common, covered, catalog.event_names(wh), translator(locale_of(request))
+            )
+            saved = funnels.save_dropped(
+                runtime.engine, wh, ask, code=code, name=name, actor=operator.username
+            )
+    except InputError as exc:
+        flash(request, "analytics.funnels.save_failed", error=str(exc))
+        return RedirectResponse(params.link(), status_code=303)
+    flash(request, "profiles.segment.created", code=saved.code, size=f"{saved.size or 0:,}")
+    return RedirectResponse(f"/profiles/segments/{saved.code}", status_code=303)
 
 
 @router.get("/revenue")

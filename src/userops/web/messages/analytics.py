@@ -168,6 +168,11 @@ EN: Final[dict[str, str]] = {
     "analytics.funnels.by_group_help": "Hover a cell for the median time from the previous step.",
     "analytics.funnels.dropped_title": "Step {step}: {users} users dropped here",
     "analytics.funnels.csv": "Download them as CSV",
+    "analytics.funnels.save_segment": "Save them as a segment",
+    "analytics.funnels.save_segment_help": "a static segment: these users, frozen",
+    "analytics.funnels.segment_code": "Code",
+    "analytics.funnels.segment_name": "Name",
+    "analytics.funnels.save_failed": "The segment was not saved: {error}",
     "analytics.funnels.shown": "(the first {shown} are listed)",
     # revenue
     "analytics.revenue.within": "First purchase within days",
@@ -412,6 +417,11 @@ ZH_CN: Final[dict[str, str]] = {
     "analytics.funnels.by_group_help": "鼠标悬停在单元格上可查看距上一步的中位时长。",
     "analytics.funnels.dropped_title": "第 {step} 步：{users} 位用户在此流失",
     "analytics.funnels.csv": "下载 CSV",
+    "analytics.funnels.save_segment": "保存为人群",
+    "analytics.funnels.save_segment_help": "静态人群:冻结这批用户",
+    "analytics.funnels.segment_code": "人群编码",
+    "analytics.funnels.segment_name": "人群名称",
+    "analytics.funnels.save_failed": "人群未保存:{error}",
     "analytics.funnels.shown": "（仅列出前 {shown} 位）",
     # revenue
     "analytics.revenue.within": "首购统计天数",
