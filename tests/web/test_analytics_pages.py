@@ -166,6 +166,7 @@ def test_every_analytics_route_is_open_to_every_role(demo: Console) -> None:
     assert paths == {"/analytics", *(f"/analytics/{tab}" for tab in TABS)} | {
         "/analytics/funnels/dropped.csv",
         "/analytics/funnels/dropped/segment",  # analysts and up: tested below
+        "/analytics/retention/segment",
     }
     for who in ("viewer", "analyst", "operator", "admin"):
         for tab in TABS:
@@ -512,6 +513,48 @@ def test_the_users_who_dropped_are_saved_as_a_segment(demo: Console) -> None:
     assert segments.get_segment(demo.engine, "cart_quitters").size == len(dropped)
     with warehouse(demo) as wh:  # the module's console as the other tests expect it
         segments.delete_segment(demo.engine, wh, "cart_quitters", actor="t")
+
+
+def test_a_retention_cell_is_saved_as_a_segment(demo: Console) -> None:
+    """One cohort's users in one period, retained or lost, from the retention page (analysts
+    and up), as `retention_cell_users` gives them for the page's own parameters."""
+    query = f"period=week&from={LAST_30}&to={END}"
+    assert not get(demo, f"/analytics/retention?{query}").has_id("retention-segment")  # viewer
+    analyst = demo.client("analyst")
+    page = analyst.get(f"/analytics/retention?{query}").text
+    form = page.split('id="retention-segment"', 1)[0].rsplit("<form", 1)[1]
+    action = html.unescape(form.split('action="', 1)[1].split('"', 1)[0])
+    assert action.startswith("/analytics/retention/segment?") and "period=week" in action
+    token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    with warehouse(demo) as wh:
+        table = retention.retention(wh, period="week", periods=8, start=LAST_30, end=END)
+    cohort = next(c for c in table.cohorts if c.size)
+    sizes = []
+    for users, code in (("retained", "week1_kept"), ("lost", "week1_lost")):
+        fields = {"csrf_token": token, "code": code, "name": code, "cell_users": users,
+                  "cell_cohort": cohort.cohort.isoformat(), "cell_k": "1"}  # fmt: skip
+        saved = analyst.post(action, data=fields, follow_redirects=False)
+        assert (
+            saved.status_code == 303 and saved.headers["location"] == f"/profiles/segments/{code}"
+        )
+        with warehouse(demo) as wh:
+            expected = retention.retention_cell_users(
+                wh, period="week", start=LAST_30, end=END, cohort=cohort.cohort, k=1,
+                retained=users == "retained",
+            )  # fmt: skip
+            members = segments.members(wh, code).column("user_id").to_pylist()
+            segments.delete_segment(demo.engine, wh, code, actor="t")
+        assert members == expected
+        sizes.append(len(members))
+    assert sum(sizes) == cohort.size  # retained and lost make up the cohort
+    bad = {**fields, "cell_cohort": "2025-13-01"}
+    refused = analyst.post(action, data=bad, follow_redirects=False)
+    assert refused.status_code == 303 and refused.headers["location"].startswith(
+        "/analytics/retention?"
+    )
+    shown = html.unescape(analyst.get(refused.headers["location"]).text)
+    assert "The segment was not saved: cohort '2025-13-01' is not a date (YYYY-MM-DD)" in shown
+    assert demo.client("viewer").post(action, data=fields).status_code == 403
 
 
 def test_the_csv_refuses_bad_input_in_one_line(demo: Console) -> None:

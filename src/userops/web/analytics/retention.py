@@ -4,8 +4,10 @@ week?"), with a preset link that asks that question in one click."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any, Final
+
+from sqlalchemy import Engine
 
 from userops.analytics import retention as metric
 from userops.analytics.catalog import DataDays
@@ -17,6 +19,8 @@ from userops.analytics.early_action import (
 from userops.analytics.early_action import MAX_WITHIN_DAYS as MAX_EARLY_DAYS
 from userops.analytics.retention import Cohort, Retention, parse_basis
 from userops.errors import InputError
+from userops.profiles import segments
+from userops.profiles.segments import SegmentInfo
 from userops.warehouse.connection import Warehouse
 from userops.web.analytics.charts import chart, series
 from userops.web.analytics.controls import Params
@@ -90,7 +94,44 @@ def build(wh: Warehouse, ask: Ask) -> dict[str, Any]:
         "tables": tables,
         "charts": {"curve": chart("line", columns, lines, fmt="pct")},
         "empty": all(c.size == 0 for c in result.cohorts),
+        "segment_link": ask.params.link("/analytics/retention/segment"),
     }
+
+
+def save_cell(
+    engine: Engine, wh: Warehouse, ask: Ask, *, code: str, name: str, actor: str
+) -> SegmentInfo:
+    """One cell of the page's retention table saved as a static segment: the cohort's users
+    active in period `k` (`users=retained`) or not (`users=lost`), as the API's retention
+    segment (docs/segments.md)."""
+    c, p = ask.common, ask.params
+    if c.by is not None or p.texts("early"):
+        raise InputError("a cell of the whole table only: remove the breakdown or early action")
+    cohort = p.text("cell_cohort")
+    try:
+        day = date.fromisoformat(cohort or "")
+    except ValueError:
+        raise InputError(f"cohort {cohort!r} is not a date (YYYY-MM-DD)") from None
+    kept = p.text("cell_users") or "retained"
+    if kept not in ("retained", "lost"):
+        raise InputError(f"users {kept!r}: retained or lost")
+    return segments.create_from_retention(
+        engine,
+        wh,
+        code=code,
+        name=name,
+        period=p.period("day"),
+        start=c.start,
+        end=c.end,
+        cohort=day,
+        k=p.integer("cell_k", 1, 0, MAX_SHOWN_PERIODS),
+        basis=parse_basis(p.text("cohort") or "first-activity"),
+        return_event=p.text("return_event"),
+        unbounded=p.flag("unbounded"),
+        filters=c.filters,
+        retained=kept == "retained",
+        actor=actor,
+    )
 
 
 def _tables(

@@ -4,7 +4,7 @@ as a CSV file."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import PlainTextResponse, RedirectResponse
@@ -76,30 +76,40 @@ def funnel_dropped_csv(request: Request, operator: Viewer) -> Response:
     )
 
 
-@router.post("/funnels/dropped/segment", dependencies=[Depends(check_csrf)])
-async def funnel_dropped_segment(request: Request, operator: Analyst) -> Response:
-    """Save the users who dropped at step `dropped` as a static segment (人群), then show it;
-    on a refusal, back to the funnel with the reason."""
-    params = Params(request.query_params, "/analytics/funnels")
+async def _save_segment(request: Request, operator: OperatorInfo, tab: str, save: Any) -> Response:
+    """Save some users of a page (its query string, with the form's `cell_*` fields) as a
+    static segment (人群), then show it; on a refusal, back to the page with the reason."""
     form = await request.form()
     code, name = (str(form.get(key) or "").strip() for key in ("code", "name"))
+    cell = [(k, str(v)) for k, v in form.multi_items() if k.startswith("cell_")]
+    page = Params(request.query_params, f"/analytics/{tab}")
+    params = Params([*page.items, *cell], page.path)
     today = datetime.now(settings_of(request).tz).date()
     runtime = runtime_of(request)
     try:
         with runtime.warehouse() as wh:
             covered = catalog.data_days(wh)
             common = read_common(params, covered, today)
-            ask = Ask(
-                params, common, covered, catalog.event_names(wh), translator(locale_of(request))
-            )
-            saved = funnels.save_dropped(
-                runtime.engine, wh, ask, code=code, name=name, actor=operator.username
-            )
+            t = translator(locale_of(request))
+            ask = Ask(params, common, covered, catalog.event_names(wh), t)
+            saved = save(runtime.engine, wh, ask, code=code, name=name, actor=operator.username)
     except InputError as exc:
-        flash(request, "analytics.funnels.save_failed", error=str(exc))
-        return RedirectResponse(params.link(), status_code=303)
+        flash(request, "analytics.save_failed", error=str(exc))
+        return RedirectResponse(page.link(), status_code=303)
     flash(request, "profiles.segment.created", code=saved.code, size=f"{saved.size or 0:,}")
     return RedirectResponse(f"/profiles/segments/{saved.code}", status_code=303)
+
+
+@router.post("/funnels/dropped/segment", dependencies=[Depends(check_csrf)])
+async def funnel_dropped_segment(request: Request, operator: Analyst) -> Response:
+    """The users who dropped at step `dropped`, saved as a static segment."""
+    return await _save_segment(request, operator, "funnels", funnels.save_dropped)
+
+
+@router.post("/retention/segment", dependencies=[Depends(check_csrf)])
+async def retention_cell_segment(request: Request, operator: Analyst) -> Response:
+    """One retention cell's users (retained or lost), saved as a static segment."""
+    return await _save_segment(request, operator, "retention", retention.save_cell)
 
 
 @router.get("/revenue")

@@ -172,7 +172,16 @@ EN: Final[dict[str, str]] = {
     "analytics.funnels.save_segment_help": "a static segment: these users, frozen",
     "analytics.funnels.segment_code": "Code",
     "analytics.funnels.segment_name": "Name",
-    "analytics.funnels.save_failed": "The segment was not saved: {error}",
+    "analytics.save_failed": "The segment was not saved: {error}",
+    "analytics.retention.save_cell": "Save a cell as a segment",
+    "analytics.retention.save_cell_help": (
+        "the users of one cohort in one period of the whole table, frozen as a static segment"
+    ),
+    "analytics.retention.cell_cohort": "Cohort",
+    "analytics.retention.cell_k": "Period",
+    "analytics.retention.cell_users": "Users",
+    "analytics.retention.cell_retained": "retained (active in that period)",
+    "analytics.retention.cell_lost": "lost (not active in it)",
     "analytics.funnels.shown": "(the first {shown} are listed)",
     # revenue
     "analytics.revenue.within": "First purchase within days",
@@ -421,7 +430,14 @@ ZH_CN: Final[dict[str, str]] = {
     "analytics.funnels.save_segment_help": "静态人群:冻结这批用户",
     "analytics.funnels.segment_code": "人群编码",
     "analytics.funnels.segment_name": "人群名称",
-    "analytics.funnels.save_failed": "人群未保存:{error}",
+    "analytics.save_failed": "人群未保存:{error}",
+    "analytics.retention.save_cell": "把一个格子保存为人群",
+    "analytics.retention.save_cell_help": "整表中某个同期群在某一期的用户,冻结为静态人群",
+    "analytics.retention.cell_cohort": "同期群",
+    "analytics.retention.cell_k": "第几期",
+    "analytics.retention.cell_users": "用户",
+    "analytics.retention.cell_retained": "留存(该期活跃)",
+    "analytics.retention.cell_lost": "流失(该期未活跃)",
     "analytics.funnels.shown": "（仅列出前 {shown} 位）",
     # revenue
     "analytics.revenue.within": "首购统计天数",
