@@ -98,7 +98,11 @@ def test_days_between_snapshots_use_the_one_before(two_days: Refreshable) -> Non
             history.migration(
                 two_days.engine, wh, tag="lifecycle_stage", start=date(2026, 1, 1), end=TODAY
             )
-        with pytest.raises(InputError, match="before --from"):
+        with pytest.raises(InputError, match=f"^to {DAY1} is before from {TODAY}$"):
             history.migration(two_days.engine, wh, tag="lifecycle_stage", start=TODAY, end=DAY1)
+        with pytest.raises(InputError, match=r"^to 9999-12-31 is out of range"):
+            history.migration(
+                two_days.engine, wh, tag="lifecycle_stage", start=DAY1, end=date(9999, 12, 31)
+            )
         with pytest.raises(InputError, match="no tag 'nope'"):
             history.migration(two_days.engine, wh, tag="nope", start=DAY1, end=TODAY)

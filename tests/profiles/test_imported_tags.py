@@ -124,6 +124,11 @@ def test_value_types(
             "line 5: value '1e400' is not a finite number within ±1e+15; line 6: user_id is empty",
         ),
         (
+            "imp_score",
+            "user_id,value\nu1,1_000\n",
+            "f.csv: 1 bad row(s), nothing imported: line 2: value '1_000' is not a number",
+        ),
+        (
             "imp_flag",
             "user_id,value\nu1,maybe\n",
             "f.csv: 1 bad row(s), nothing imported: line 2: value 'maybe' is not true or false",

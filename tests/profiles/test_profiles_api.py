@@ -137,6 +137,8 @@ def test_parameters_and_tags_change_with_the_change_permission(console: Console)
     gone = operator.delete("/api/tags/orders_grade", headers=headers(operator))
     assert gone.status_code == 204
     assert viewer.get("/api/tags/orders_grade").status_code == 404
+    huge = viewer.get("/api/tags/refresh/runs/99999999999999999999")  # past SQLite's ints
+    assert huge.status_code == 404 and huge.json()["detail"].startswith("no refresh run")
     builtin = operator.delete("/api/tags/rfm_group", headers=headers(operator))
     assert builtin.status_code == 409
     cat = operator.post(

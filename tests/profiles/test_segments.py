@@ -102,6 +102,10 @@ def test_segment_lifecycle(pw: ProfileWorld, engine: Engine, db_url: str) -> Non
     expected = reference(pw, BUYERS) & reference(pw, {"tag": "score", "op": ">", "value": 5})
     assert stored(pw, rich) == expected and made.size == len(expected)
 
+    with pytest.raises(ConflictError, match=f"segment '{buyers.upper()}' already exists \\(as"):
+        segments.create_segment(
+            engine, pw.wh, code=buyers.upper(), name="x", rule=RICH, actor="ann", today=TODAY
+        )
     with pytest.raises(ConflictError, match=f"segment '{buyers}' already exists"):
         segments.create_segment(
             engine, pw.wh, code=buyers, name="x", rule=RICH, actor="ann", today=TODAY

@@ -217,6 +217,12 @@ def test_crud_by_role(console: Console) -> None:
     )
     assert mixed.status_code == 400
     assert mixed.json()["detail"] == "give exactly one of rule, user_ids, funnel, retention"
+    empty = op.post(
+        "/api/segments",
+        json={"code": "x", "name": "x", "kind": "static", "user_ids": []},
+        headers=headers(op),
+    )
+    assert empty.status_code == 400 and empty.json()["detail"].endswith("no user ids given")
 
     listed = viewer.get("/api/segments").json()
     assert [s["code"] for s in listed] == ["buyers", "vip"]

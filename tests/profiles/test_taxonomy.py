@@ -143,6 +143,8 @@ def test_computed_tag_crud(app_engine: Engine) -> None:
         ({"value_type": "number"}, "gives enum values, not number"),
         ({"kind": "magic"}, "kind 'magic'"),
         ({"schedule": "hourly"}, "schedule 'hourly'"),
+        ({"kind": "imported", "definition": {"values": "金"}}, "definition.values: a list"),
+        ({"kind": "imported", "definition": {"values": ["金", 3]}}, r"definition.values\[1\]"),
         ({"definition": {"model": "astrology"}}, "unknown model 'astrology'"),
         ({"definition": {"model": "rfm", "output": "x"}}, "no output 'x'"),
         ({"definition": {"model": "rfm", "output": "group", "colour": 1}}, "no key 'colour'"),

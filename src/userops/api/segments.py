@@ -146,7 +146,7 @@ def _funnel_spec(request: Request, source: FunnelSource) -> FunnelSpec:
 
 @router.post("", status_code=201, summary="Save a segment (members are written at once)")
 def post_segment(request: Request, operator: Saver, body: SegmentIn) -> Json:
-    given = [k for k in ("rule", "user_ids", "funnel", "retention") if getattr(body, k)]
+    given = [k for k in ("rule", "user_ids", "funnel", "retention") if getattr(body, k) is not None]
     if len(given) != 1:
         raise InputError("give exactly one of rule, user_ids, funnel, retention")
     if given[0] != "rule" and body.kind != "static":

@@ -19,6 +19,7 @@ import ibis.expr.types as ir
 from sqlalchemy import Engine
 
 from userops.analytics.base import Source
+from userops.domain.bounds import check_day
 from userops.errors import InputError
 from userops.profiles import taxonomy
 from userops.profiles.tagvalues import snapshot, snapshot_dates
@@ -125,8 +126,10 @@ def migration_counts(source: Source, tag: str, start: date, end: date) -> ir.Tab
 
 
 def migration(engine: Engine, source: Source, *, tag: str, start: date, end: date) -> Migration:
+    check_day(start, "from")
+    check_day(end, "to")
     if end < start:
-        raise InputError(f"--to {end.isoformat()} is before --from {start.isoformat()}")
+        raise InputError(f"to {end.isoformat()} is before from {start.isoformat()}")
     info = taxonomy.get_tag(engine, tag)
     days = snapshot_dates(source, tag)
     first, last = snapshot_on_or_before(days, start, tag), snapshot_on_or_before(days, end, tag)

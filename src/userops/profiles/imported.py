@@ -69,6 +69,8 @@ def _typed(value: str, value_type: str, allowed: Sequence[str] | None) -> tuple[
         raise ValueError(f"value {text[:40]!r} is not true or false")
     if value_type == "number":
         try:
+            if "_" in text:  # Python reads 1_000; a spreadsheet or a person means no number
+                raise ValueError
             number = float(text)
         except ValueError:
             raise ValueError(f"value {text[:40]!r} is not a number") from None
@@ -146,9 +148,10 @@ def parse_rows(
 
 def _allowed(definition: Any) -> list[str] | None:
     values = definition.get("values") if isinstance(definition, dict) else None
-    if isinstance(values, list) and values and all(isinstance(v, str) for v in values):
-        return values
-    return None
+    if not isinstance(values, list) or not values:
+        return None
+    codes = [v.get("code") if isinstance(v, dict) else v for v in values]
+    return [c for c in codes if isinstance(c, str)] or None
 
 
 def import_tag_values(

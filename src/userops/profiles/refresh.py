@@ -684,6 +684,8 @@ def list_runs(engine: Engine, *, limit: int = 20) -> list[RunInfo]:
 
 
 def get_run(engine: Engine, run_id: int) -> RunInfo:
+    if not 0 < run_id < 2**63:  # past what the database can hold: no such run
+        raise NotFoundError(f"no refresh run {run_id}")
     with session_scope(engine, read_only=True) as session:
         row = session.get(RefreshRun, run_id)
         if row is None:

@@ -29,7 +29,7 @@ from datetime import date, datetime
 from typing import Any, Final
 
 import pyarrow as pa
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -325,8 +325,11 @@ def _load(session: Session, code: str) -> Segment:
 
 
 def _taken(session: Session, code: str) -> None:
-    if session.scalar(select(Segment.id).where(Segment.code == code)) is not None:
-        raise ConflictError(f"segment {code!r} already exists")
+    """A code is taken whatever its case: `VIP` and `vip` would be one segment to a reader."""
+    found = session.scalar(select(Segment.code).where(func.lower(Segment.code) == code.lower()))
+    if found is not None:
+        shown = "" if found == code else f" (as {found!r})"
+        raise ConflictError(f"segment {code!r} already exists{shown}")
 
 
 def _save_new(

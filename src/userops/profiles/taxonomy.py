@@ -195,6 +195,8 @@ def _labels(row: TagDefinition) -> tuple[computed.Label, ...]:
                 out.append(
                     computed.Label(code, str(v.get("name", code)), str(v.get("name_en", code)))
                 )
+            elif isinstance(v, str):
+                out.append(computed.Label(v, v, v))
         return tuple(out)
     return ()
 
@@ -439,7 +441,22 @@ def _check_definition(kind: str, value_type: str, definition: Mapping[str, Any])
         expected = "boolean" if isinstance(parsed, BooleanRuleTag) else "enum"
         if value_type != expected:
             raise InputError(f"this rule tag gives {expected} values, not {value_type}")
+    if kind == "imported" and "values" in definition:
+        _check_values(definition["values"])
     return dict(definition)
+
+
+def _check_values(values: Any) -> None:
+    """An imported tag's allowed values: codes, or {"code", "name", "name_en"} objects."""
+    if not isinstance(values, list) or not values:
+        raise InputError("definition.values: a list of the allowed values (codes or objects)")
+    for i, v in enumerate(values):
+        code = v.get("code") if isinstance(v, Mapping) else v
+        if not isinstance(code, str) or not code.strip() or len(code) > NAME_LENGTH:
+            raise InputError(
+                f"definition.values[{i}]: a code of 1 to {NAME_LENGTH} characters, or an "
+                'object {"code": ..., "name": ..., "name_en": ...}'
+            )
 
 
 def create_tag(
