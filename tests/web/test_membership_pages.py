@@ -967,3 +967,18 @@ def test_every_key_the_membership_pages_use_is_translated() -> None:
     )
     used |= set(re.findall(r'"(membership\.[\w.]+)"', source))
     assert used - set(EN) == set() and used - set(ZH_CN) == set()
+
+
+def test_an_economy_period_past_the_reports_limits_is_shown_as_the_pages_error(
+    seeded: Console,
+) -> None:
+    """The report refuses days past 2200 and periods of over 20 years; the page shows why, over
+    its default period, instead of failing."""
+    client = seeded.clients["viewer"]
+    for start, end, reason in [
+        ("2000-01-01", "2199-12-31", "covers more than 240 months; ask for a shorter range"),
+        ("2026-01-01", "9999-12-31", "last day (to) 9999-12-31 is out of range"),
+    ]:
+        page = client.get("/membership", params={"start": start, "end": end})
+        assert page.status_code == 400, (start, end)
+        assert reason in html.unescape(page.text) and 'id="economy-cards"' in page.text

@@ -108,14 +108,23 @@ def economy_page(
         first, last, moved_from, chosen = default_start, default_end, default_start, None
     if chosen is None and not scheme:
         chosen = next((s for s in schemes if s.is_active), schemes[0] if schemes else None)
-    report = economy.report(
-        engine,
-        start=first,
-        end=last,
-        tz=tz,
-        scheme=chosen.code if chosen else None,
-        migration_from=moved_from,
-    )
+
+    def report_of(start_day: date, end_day: date, moved: date) -> dict[str, Any]:
+        return economy.report(
+            engine,
+            start=start_day,
+            end=end_day,
+            tz=tz,
+            scheme=chosen.code if chosen else None,
+            migration_from=moved,
+        )
+
+    try:  # the report's own limits (the days' range, its length) as the page's error
+        report = report_of(first, last, moved_from)
+    except InputError as exc:
+        error = str(exc)
+        first, last, moved_from = default_start, default_end, default_start
+        report = report_of(first, last, moved_from)
     last_month = report["months"][-1]
     context = {
         "tab": "economy",
