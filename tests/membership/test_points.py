@@ -61,7 +61,9 @@ def test_a_key_reused_for_another_request_is_refused(
 ) -> None:
     points.award(engine, user_id="u1", amount=100, key="k1", at=T0)
     points.award(engine, user_id="u2", amount=500, key="k0", at=T0)
-    with pytest.raises(KeyConflict, match="already used"):
+    with pytest.raises(
+        KeyConflict, match=r"^idempotency key 'k1' was already used \(earn, 100 points, user 'u1'\)"
+    ):
         getattr(points, call)(engine, user_id=user, amount=amount, key="k1", at=T0)
     assert assert_consistent(engine, "u2") == 500
 

@@ -120,8 +120,8 @@ def check_replay(
         same = abs(first.amount) == amount
     if not same:
         raise KeyConflict(
-            f"idempotency key {first.op_key!r} was already used for a {first.kind} of "
-            f"{abs(first.amount)} points for user {first.user_id!r}; use a new key"
+            f"idempotency key {first.op_key!r} was already used ({first.kind}, "
+            f"{abs(first.amount)} points, user {first.user_id!r}); use a new key"
         )
 
 
