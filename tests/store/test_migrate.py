@@ -39,14 +39,18 @@ def test_models_and_migrations_agree(db_url: str) -> None:
     assert differences == []
 
 
-def test_migrations_downgrade_to_nothing_and_back(db_url: str) -> None:
-    upgrade(db_url)
+def _downgrade(db_url: str, revision: str) -> None:
     engine = make_engine(db_url)
     try:
         with engine.begin() as connection:
-            command.downgrade(alembic_config(connection), "base")
+            command.downgrade(alembic_config(connection), revision)
     finally:
         engine.dispose()
+
+
+def test_migrations_downgrade_to_nothing_and_back(db_url: str) -> None:
+    upgrade(db_url)
+    _downgrade(db_url, "base")
     assert current_revision(db_url) is None
     assert upgrade(db_url) == head_revision()
 
@@ -116,10 +120,5 @@ def test_0004_gives_builtin_tags_both_descriptions_and_keeps_operators_words(db_
             "The user's level in the level scheme 'vip'.",
         ),
     }
-    engine = make_engine(db_url)
-    try:
-        with engine.begin() as connection:
-            command.downgrade(alembic_config(connection), "0003")
-    finally:
-        engine.dispose()
+    _downgrade(db_url, "0003")
     assert _descriptions(db_url) == before

@@ -480,17 +480,21 @@ def test_the_users_who_dropped_at_a_step_are_listed_and_downloadable(demo: Conso
     assert [r[3] for r in rows[1:]] == [genders[u] or "" for u in dropped]
 
 
+def _save_form(page: str, form_id: str) -> tuple[str, str]:
+    """The action of a page's save-as-segment form and the page's CSRF token."""
+    form = page.split(f'id="{form_id}"', 1)[0].rsplit("<form", 1)[1]
+    action = html.unescape(form.split('action="', 1)[1].split('"', 1)[0])
+    return action, page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+
+
 def test_the_users_who_dropped_are_saved_as_a_segment(demo: Console) -> None:
     """As the API's segment from a funnel (docs/segments.md), from the funnel page: analysts
     and up see the form; the static segment holds exactly the users who dropped."""
     query = "step=app_open&step=add_to_cart&step=purchase&window=7d&dropped=3"
     assert not get(demo, f"/analytics/funnels?{query}").has_id("dropped-segment")  # a viewer
     analyst = demo.client("analyst")
-    page = analyst.get(f"/analytics/funnels?{query}").text
-    form = page.split('id="dropped-segment"', 1)[0].rsplit("<form", 1)[1]
-    action = html.unescape(form.split('action="', 1)[1].split('"', 1)[0])
+    action, token = _save_form(analyst.get(f"/analytics/funnels?{query}").text, "dropped-segment")
     assert action.startswith("/analytics/funnels/dropped/segment?") and "dropped=3" in action
-    token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
     fields = {"csrf_token": token, "code": "cart_quitters", "name": "加购未购"}
     assert demo.client("viewer").post(action, data=fields).status_code == 403
     assert analyst.post(action, data={**fields, "csrf_token": "x"}).status_code == 403
@@ -521,11 +525,10 @@ def test_a_retention_cell_is_saved_as_a_segment(demo: Console) -> None:
     query = f"period=week&from={LAST_30}&to={END}"
     assert not get(demo, f"/analytics/retention?{query}").has_id("retention-segment")  # viewer
     analyst = demo.client("analyst")
-    page = analyst.get(f"/analytics/retention?{query}").text
-    form = page.split('id="retention-segment"', 1)[0].rsplit("<form", 1)[1]
-    action = html.unescape(form.split('action="', 1)[1].split('"', 1)[0])
+    action, token = _save_form(
+        analyst.get(f"/analytics/retention?{query}").text, "retention-segment"
+    )
     assert action.startswith("/analytics/retention/segment?") and "period=week" in action
-    token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
     with warehouse(demo) as wh:
         table = retention.retention(wh, period="week", periods=8, start=LAST_30, end=END)
     cohort = next(c for c in table.cohorts if c.size)

@@ -15,6 +15,9 @@ EVENT_TYPES: Final[tuple[str, ...]] = get_args(EventType)
 MAX_EVENT_BYTES: Final = 32 * 1024
 MAX_BATCH_BYTES: Final = 500 * 1024
 MAX_ID_LENGTH: Final = 256
+CONTROL_CHARACTERS: Final = r"[\x00-\x1f\x7f]"
+"""A regular expression (Python's and DuckDB's) of the characters no id may hold: a NUL, a tab
+or a line break in an id breaks every read of it."""
 
 FieldKind = Literal["id", "text", "timestamp", "date", "json", "decimal"]
 

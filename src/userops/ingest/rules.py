@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from userops.domain.contract import (
+    CONTROL_CHARACTERS,
     EVENT_TYPES,
     EXTRA_BAG,
     LIFTED_PROPERTIES,
@@ -129,7 +130,7 @@ def _text(
         )
         sel.rules.append(
             (
-                f"regexp_matches({name}, '[\\x00-\\x1f\\x7f]')",
+                f"regexp_matches({name}, {_lit(CONTROL_CHARACTERS)})",
                 _lit(f"{name} contains a control character (a tab, a line break, a NUL...)"),
             )
         )

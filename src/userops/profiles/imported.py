@@ -31,6 +31,7 @@ from sqlalchemy import Engine, select
 
 from userops.domain.audience import MAX_NUMBER, MAX_TEXT
 from userops.errors import InputError, NotFoundError
+from userops.profiles import taxonomy
 from userops.profiles.conditions import USER_ID, universe
 from userops.profiles.tagvalues import replace_values
 from userops.store.audit import append_audit
@@ -146,14 +147,6 @@ def parse_rows(
     return rows
 
 
-def _allowed(definition: Any) -> list[str] | None:
-    values = definition.get("values") if isinstance(definition, dict) else None
-    if not isinstance(values, list) or not values:
-        return None
-    codes = [v.get("code") if isinstance(v, dict) else v for v in values]
-    return [c for c in codes if isinstance(c, str)] or None
-
-
 def import_tag_values(
     engine: Engine,
     wh: Warehouse,
@@ -172,7 +165,7 @@ def import_tag_values(
             raise InputError(
                 f"tag {code!r} is of kind {tag.kind!r}; only tags of kind 'imported' take a file"
             )
-        value_type, allowed = tag.value_type, _allowed(tag.definition)
+        value_type, allowed = tag.value_type, taxonomy.allowed_codes(tag)
     rows = parse_rows(lines, value_type=value_type, allowed=allowed, name=name)
     staged = pa.table(
         {

@@ -3,8 +3,8 @@
 A dynamic segment's rule and a rule tag's definition may name tags (`{"tag": ...}`) and
 segments (`{"segment": ...}`). Saving a rule must not make anything read itself, directly or
 through others (each refresh would flip such a pair: the rule tags `a = b is set`,
-`b = a not set`), and deleting a tag or a segment must not leave a rule naming it (the rule
-would stop parsing against the taxonomy and its users would silently become none).
+`b = a not set`) nor name a tag or segment that does not exist, and deleting a tag or a
+segment must not leave a rule naming it (its users would silently become none).
 
 Nodes are `("tag", code)` and `("segment", code)`; a node's edges are what its rule reads.
 Computed and imported tags, static segments and rules that no longer parse read nothing.
@@ -105,24 +105,50 @@ def loop_back(graph: Mapping[Node, frozenset[Node]], start: Node, goal: Node) ->
     return None
 
 
-def check_no_loop(session: Session, node: Node, rules: Mapping[str, Rule]) -> None:
-    """Refuse rules (keyed by their paths in the JSON) for `node` that would make it read
-    itself, directly or through other rule tags and segments; the error names the condition."""
-    graph = stored_graph(session)
-    graph[node] = reads(rules.values())
+def _targets(rules: Mapping[str, Rule]) -> list[tuple[str, Node]]:
+    """Each tag or segment the rules (keyed by their paths in the JSON) name, with the path of
+    its field (`rule.all[1].tag`), left to right."""
+    out: list[tuple[str, Node]] = []
     for root, rule in rules.items():
         for path, condition in located_conditions(rule, root):
             if isinstance(condition, TagCondition):
-                target: Node = ("tag", condition.tag)
+                out.append((f"{path}.tag", ("tag", condition.tag)))
             elif isinstance(condition, SegmentCondition):
-                target = ("segment", condition.segment)
-            else:
-                continue
-            where = f"{path}.{target[0]}"
-            if target == node:
-                verb = "contain" if node[0] == "segment" else "read"
-                raise InputError(f"{where}: a {_LABEL[node[0]]} cannot {verb} itself ({node[1]!r})")
-            chain = loop_back(graph, target, node)
-            if chain is not None:
-                shown = " -> ".join(code for _, code in [node, *chain])
-                raise InputError(f"{where}: {target[1]!r} refers back to {node[1]!r} ({shown})")
+                out.append((f"{path}.segment", ("segment", condition.segment)))
+    return out
+
+
+def check_rules(session: Session, node: Node | None, rules: Mapping[str, Rule]) -> None:
+    """Refuse rules (keyed by their paths in the JSON) that name a tag or segment that does
+    not exist, or that would make `node` (the rule tag or segment being saved; None for a
+    preview) read itself, directly or through others; the error names the condition."""
+    named = _targets(rules)
+    if node is not None:
+        _check_no_loop(session, node, rules, named)
+    tags = sorted({code for _, (kind, code) in named if kind == "tag"})
+    segments = sorted({code for _, (kind, code) in named if kind == "segment"})
+    known: set[Node] = set()
+    if tags:
+        found = session.scalars(select(TagDefinition.code).where(TagDefinition.code.in_(tags)))
+        known |= {("tag", code) for code in found}
+    if segments:
+        found = session.scalars(select(Segment.code).where(Segment.code.in_(segments)))
+        known |= {("segment", code) for code in found}
+    for where, target in named:
+        if target not in known:
+            raise InputError(f"{where}: unknown {target[0]} {target[1]!r}")
+
+
+def _check_no_loop(
+    session: Session, node: Node, rules: Mapping[str, Rule], named: list[tuple[str, Node]]
+) -> None:
+    graph = stored_graph(session)
+    graph[node] = reads(rules.values())
+    for where, target in named:
+        if target == node:
+            verb = "contain" if node[0] == "segment" else "read"
+            raise InputError(f"{where}: a {_LABEL[node[0]]} cannot {verb} itself ({node[1]!r})")
+        chain = loop_back(graph, target, node)
+        if chain is not None:
+            shown = " -> ".join(code for _, code in [node, *chain])
+            raise InputError(f"{where}: {target[1]!r} refers back to {node[1]!r} ({shown})")

@@ -45,10 +45,7 @@ from userops.domain.audience import (
     Condition,
     Not,
     Rule,
-    SegmentCondition,
-    TagCondition,
     check_code,
-    located_conditions,
     parse_rule,
     referenced_segments,
     rule_to_json,
@@ -61,7 +58,7 @@ from userops.profiles import livecount, references
 from userops.profiles.conditions import USER_ID, audience
 from userops.store.audit import append_audit
 from userops.store.db import session_scope
-from userops.store.models import USER_ID_LENGTH, Segment, TagDefinition
+from userops.store.models import USER_ID_LENGTH, Segment
 from userops.store.types import utcnow
 from userops.warehouse.connection import Warehouse
 from userops.warehouse.transactions import transaction
@@ -151,28 +148,8 @@ def _rule(rule: Any) -> Rule:
 
 def check_references(session: Session, rule: Rule, *, code: str | None = None) -> None:
     """Refuse a rule naming an unknown tag or segment, or one that would loop back to the
-    segment `code` being saved (through segments or rule tags); the error names the condition
-    by its path."""
-    leaves = [c for _, c in located_conditions(rule)]
-    named = sorted({c.tag for c in leaves if isinstance(c, TagCondition)})
-    tags = (
-        set(session.scalars(select(TagDefinition.code).where(TagDefinition.code.in_(named))))
-        if named
-        else set()
-    )
-    wanted = sorted({c.segment for c in leaves if isinstance(c, SegmentCondition)} - {code})
-    found = (
-        set(session.scalars(select(Segment.code).where(Segment.code.in_(wanted))))
-        if wanted
-        else set()
-    )
-    if code is not None:
-        references.check_no_loop(session, ("segment", code), {"rule": rule})
-    for path, condition in located_conditions(rule):
-        if isinstance(condition, TagCondition) and condition.tag not in tags:
-            raise InputError(f"{path}.tag: unknown tag {condition.tag!r}")
-        if isinstance(condition, SegmentCondition) and condition.segment not in found:
-            raise InputError(f"{path}.segment: unknown segment {condition.segment!r}")
+    segment `code` being saved (`references.check_rules`)."""
+    references.check_rules(session, ("segment", code) if code else None, {"rule": rule})
 
 
 def _check_name(name: str) -> str:
@@ -229,9 +206,9 @@ def read_user_ids(text: Iterable[str], *, name: str = "file") -> list[str]:
 
 
 def _audience_ids(source: Source, rule: Rule, today: date) -> pa.Array:
-    check_day(today, "today")
     """Every id the rule selects, sorted or not: from the live count's bit sets when they are
     warm (the server, after a preview: milliseconds at 2M users), else the compiled rule."""
+    check_day(today, "today")
     fast = livecount.select(source, rule, today=today, warm_only=True)
     if fast is not None:
         return fast.ids()

@@ -24,9 +24,6 @@ from sqlalchemy.orm import Session, object_session
 
 from userops.domain.audience import (
     BooleanRuleTag,
-    SegmentCondition,
-    TagCondition,
-    located_conditions,
     located_tag_rules,
     parse_rule_tag,
 )
@@ -40,7 +37,6 @@ from userops.store.models import (
     TAG_VALUE_TYPES,
     Level,
     LevelScheme,
-    Segment,
     TagCategory,
     TagDefinition,
 )
@@ -199,6 +195,11 @@ def _labels(row: TagDefinition) -> tuple[computed.Label, ...]:
                 out.append(computed.Label(v, v, v))
         return tuple(out)
     return ()
+
+
+def allowed_codes(row: TagDefinition) -> list[str] | None:
+    """The values a rule or imported tag may take, when its definition lists them."""
+    return [lb.code for lb in _labels(row)] or None
 
 
 def _level_labels(row: TagDefinition, definition: Mapping[str, Any]) -> tuple[computed.Label, ...]:
@@ -413,15 +414,7 @@ def _check_rule_references(session: Session, code: str, definition: Mapping[str,
     """A rule tag may name only tags and segments that exist, and must not read itself,
     directly or through other rule tags and segments (each refresh would flip it)."""
     rules = located_tag_rules(parse_rule_tag(definition))
-    references.check_no_loop(session, ("tag", code), rules)
-    tags = set(session.scalars(select(TagDefinition.code)))
-    segments = set(session.scalars(select(Segment.code)))
-    for root, rule in rules.items():
-        for path, c in located_conditions(rule, root):
-            if isinstance(c, TagCondition) and c.tag not in tags:
-                raise InputError(f"{path}.tag: unknown tag {c.tag!r}")
-            if isinstance(c, SegmentCondition) and c.segment not in segments:
-                raise InputError(f"{path}.segment: unknown segment {c.segment!r}")
+    references.check_rules(session, ("tag", code), rules)
 
 
 def _check_definition(kind: str, value_type: str, definition: Mapping[str, Any]) -> dict[str, Any]:

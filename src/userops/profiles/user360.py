@@ -31,6 +31,7 @@ from userops.domain.audience import (
     parse_rule_tag,
 )
 from userops.domain.bounds import check_offset
+from userops.domain.contract import CONTROL_CHARACTERS
 from userops.domain.roles import allows
 from userops.errors import ForbiddenError, InputError, NotFoundError
 from userops.membership import levels, points
@@ -202,7 +203,7 @@ class Timeline:
         }
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL = re.compile(CONTROL_CHARACTERS)
 
 
 def _checked(text: str, what: str) -> str:

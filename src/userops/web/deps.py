@@ -139,4 +139,6 @@ def safe_next(value: str | None, default: str = "/") -> str:
 
 
 Viewer = Annotated[OperatorInfo, Depends(require("view"))]
+Analyst = Annotated[OperatorInfo, Depends(require("analyse"))]
+"""Analysts and above: they preview segments and tag changes, and save segments."""
 Admin = Annotated[OperatorInfo, Depends(require("admin"))]

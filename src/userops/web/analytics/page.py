@@ -97,6 +97,15 @@ def _ranges(params: Params, covered: DataDays | None, today: date) -> list[dict[
     ]
 
 
+def ask_of(request: Request, wh: Warehouse, params: Params) -> Ask:
+    """What a builder gets for `params` read on today's local day, outside a page (a download,
+    a save); InputError names a bad parameter."""
+    today = datetime.now(settings_of(request).tz).date()
+    covered = catalog.data_days(wh)
+    common = read_common(params, covered, today)
+    return Ask(params, common, covered, catalog.event_names(wh), translator(locale_of(request)))
+
+
 def show(
     request: Request, tab: str, build: Builder, presets: Presets | None = None, **extra: Any
 ) -> Response:

@@ -3,26 +3,23 @@ as a CSV file."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any
+from collections.abc import Callable
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import PlainTextResponse, RedirectResponse
 from starlette.responses import Response
 
-from userops.analytics import catalog
 from userops.analytics.funnels import MAX_STEPS, ORDERS
 from userops.errors import InputError
+from userops.profiles.segments import SegmentInfo
 from userops.services.auth import OperatorInfo
 from userops.web.analytics import activity, channels, funnels, lifecycle, retention, revenue
-from userops.web.analytics.controls import Params, read_common
-from userops.web.analytics.page import Ask, show
-from userops.web.deps import Viewer, check_csrf, locale_of, require, runtime_of, settings_of
-from userops.web.i18n import translator
+from userops.web.analytics.controls import Params
+from userops.web.analytics.page import ask_of, show
+from userops.web.deps import Analyst, Viewer, check_csrf, runtime_of
 from userops.web.rendering import flash
 
 router = APIRouter(prefix="/analytics", include_in_schema=False)
-Analyst = Annotated[OperatorInfo, Depends(require("analyse"))]
 
 
 @router.get("")
@@ -59,14 +56,9 @@ def funnels_page(request: Request, operator: Viewer) -> Response:
 def funnel_dropped_csv(request: Request, operator: Viewer) -> Response:
     """The users who dropped at step `dropped`, one per line, for a spreadsheet or a campaign."""
     params = Params(request.query_params, request.url.path)
-    today = datetime.now(settings_of(request).tz).date()
-    t = translator(locale_of(request))
     try:
         with runtime_of(request).warehouse() as wh:
-            covered = catalog.data_days(wh)
-            common = read_common(params, covered, today)
-            ask = Ask(params, common, covered, catalog.event_names(wh), t)
-            name, text = funnels.dropped_csv(wh, ask)
+            name, text = funnels.dropped_csv(wh, ask_of(request, wh, params))
     except InputError as exc:
         return PlainTextResponse(f"{exc}\n", status_code=400)
     return Response(
@@ -76,7 +68,9 @@ def funnel_dropped_csv(request: Request, operator: Viewer) -> Response:
     )
 
 
-async def _save_segment(request: Request, operator: OperatorInfo, tab: str, save: Any) -> Response:
+async def _save_segment(
+    request: Request, operator: OperatorInfo, tab: str, save: Callable[..., SegmentInfo]
+) -> Response:
     """Save some users of a page (its query string, with the form's `cell_*` fields) as a
     static segment (人群), then show it; on a refusal, back to the page with the reason."""
     form = await request.form()
@@ -84,14 +78,10 @@ async def _save_segment(request: Request, operator: OperatorInfo, tab: str, save
     cell = [(k, str(v)) for k, v in form.multi_items() if k.startswith("cell_")]
     page = Params(request.query_params, f"/analytics/{tab}")
     params = Params([*page.items, *cell], page.path)
-    today = datetime.now(settings_of(request).tz).date()
     runtime = runtime_of(request)
     try:
         with runtime.warehouse() as wh:
-            covered = catalog.data_days(wh)
-            common = read_common(params, covered, today)
-            t = translator(locale_of(request))
-            ask = Ask(params, common, covered, catalog.event_names(wh), t)
+            ask = ask_of(request, wh, params)
             saved = save(runtime.engine, wh, ask, code=code, name=name, actor=operator.username)
     except InputError as exc:
         flash(request, "analytics.save_failed", error=str(exc))

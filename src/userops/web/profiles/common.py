@@ -20,8 +20,6 @@ from userops.web.rendering import render
 
 PREFIX = "/profiles"
 
-Analyst = Annotated[OperatorInfo, Depends(require("analyse"))]
-"""Analysts and above: they preview segments and tag changes, and save segments."""
 Changer = Annotated[OperatorInfo, Depends(require("change"))]
 """Operators and admins: they save tags and parameters, and start refreshes."""
 

@@ -25,12 +25,11 @@ from userops.analytics import catalog
 from userops.errors import InputError
 from userops.profiles import segments, taxonomy
 from userops.profiles.segments import SegmentInfo
-from userops.web.deps import Viewer, runtime_of
+from userops.web.deps import Analyst, Viewer, runtime_of
 from userops.web.profiles import builder
 from userops.web.profiles.builder import Built, Context, Node, TagChoice
 from userops.web.profiles.common import (
     PREFIX,
-    Analyst,
     Form,
     engine_of,
     field,

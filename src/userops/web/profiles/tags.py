@@ -22,10 +22,9 @@ from userops.errors import InputError
 from userops.profiles import refresh, reports, tagvalues, taxonomy
 from userops.profiles.reports import ValueCount
 from userops.profiles.taxonomy import TagInfo
-from userops.web.deps import Viewer, runtime_of, safe_next
+from userops.web.deps import Analyst, Viewer, runtime_of, safe_next
 from userops.web.profiles.common import (
     PREFIX,
-    Analyst,
     Changer,
     Form,
     engine_of,
